@@ -1,1 +1,76 @@
-export default defineBackground(() => {});
+/**
+ * Background service worker: a thin adapter that holds no call state (the call lives in the
+ * offscreen document, which outlives both the popup and this worker's idle shutdowns).
+ *
+ * For now it does one thing: when an allowed extension page asks (`kibitz/ensure-engine`),
+ * make sure the single offscreen document exists. A message is trusted only by its `sender`
+ * (our extension id, a top-level document on our origin at an allowed path), never by
+ * fields in the message; the body is only checked for shape.
+ */
+import { browser, type Browser } from 'wxt/browser';
+import { defineBackground } from 'wxt/utils/define-background';
+import { ENSURE_ENGINE, errorText, parseEnsureEngineRequest, type EnsureEngineResponse } from '../../src/extension/messages';
+import { ENGINE_STARTER_PAGES, isExtensionPageSender } from '../../src/extension/trust';
+
+const OFFSCREEN_PATH = '/offscreen.html';
+
+let creating: Promise<void> | null = null;
+
+async function offscreenExists(url: string): Promise<boolean> {
+  const contexts = await browser.runtime.getContexts({
+    contextTypes: ['OFFSCREEN_DOCUMENT' as Browser.runtime.ContextType],
+    documentUrls: [url],
+  });
+  return contexts.length > 0;
+}
+
+/** Creates the one offscreen document unless it exists; safe against concurrent callers. */
+async function ensureOffscreen(): Promise<void> {
+  const url = browser.runtime.getURL(OFFSCREEN_PATH);
+  if (await offscreenExists(url)) return;
+  if (creating) return creating;
+  creating = (async () => {
+    try {
+      await browser.offscreen.createDocument({
+        url: OFFSCREEN_PATH,
+        reasons: [
+          'WEB_RTC' as Browser.offscreen.Reason,
+          'USER_MEDIA' as Browser.offscreen.Reason,
+          'AUDIO_PLAYBACK' as Browser.offscreen.Reason,
+        ],
+        justification: 'Hosts the end-to-end-encrypted call (WebRTC, camera and microphone, remote audio) so it keeps running when the popup closes.',
+      });
+    } catch (err) {
+      // Another caller (or a previous worker instance) won the race: that is what we wanted.
+      const message = err instanceof Error ? err.message : String(err);
+      if (/single offscreen document|already exists/i.test(message) || (await offscreenExists(url))) return;
+      throw err;
+    }
+  })();
+  try {
+    await creating;
+  } finally {
+    creating = null;
+  }
+}
+
+export default defineBackground(() => {
+  const extensionId = browser.runtime.id;
+  const baseUrl = browser.runtime.getURL('/');
+
+  browser.runtime.onMessage.addListener((message: unknown, sender, sendResponse: (r: EnsureEngineResponse) => void) => {
+    // Only our own top-level popup may start the engine; everything else is ignored silently.
+    if (!isExtensionPageSender(sender, extensionId, baseUrl, ENGINE_STARTER_PAGES)) return false;
+    if (!parseEnsureEngineRequest(message)) return false;
+    ensureOffscreen().then(
+      () => sendResponse({ ok: true }),
+      (err: unknown) => {
+        console.warn('[kibitz] could not create the offscreen document', err);
+        sendResponse({ ok: false, error: `Kibitz could not start its call engine: ${errorText(err)}` });
+      },
+    );
+    return true; // respond asynchronously
+  });
+
+  console.info('[kibitz] background ready', { ensure: ENSURE_ENGINE });
+});

@@ -1,0 +1,276 @@
+/**
+ * The offscreen document: home of the one call `Session` (it outlives the popup), player of
+ * remote audio, and holder of the MediaStreams the stage page renders.
+ *
+ * - UI pages connect a `kibitz-ui` port. Only our own top-level popup.html / stage.html may
+ *   (checked on `port.sender`, never on message fields); anything else is disconnected.
+ * - Each port receives `{type:'view'}` at once and on every change, and sends
+ *   `{type:'command', id, command}` answered by `{type:'result', id, ok, error?}`. Every
+ *   incoming message is validated for shape and size; bad ones are dropped and counted, and a
+ *   port that floods is cut off.
+ * - Every remote audio track (mic, later tab audio) plays in an `<audio autoplay>` element that
+ *   is removed when the track ends.
+ * - `globalThis.__kibitzMedia` lists local and remote streams for the stage page (getViews).
+ */
+import { browser, type Browser } from 'wxt/browser';
+import { Session, type MediaEvent } from '../../src/engine/session';
+import type { MediaLane, SessionView } from '../../src/engine/session-api';
+import { MEDIA_GLOBAL, MediaRegistry, entryKey } from '../../src/extension/media-registry';
+import {
+  UI_PORT_NAME,
+  engineFailedView,
+  errorText,
+  parseUiMessage,
+  resultMessage,
+  type EngineToUiMessage,
+} from '../../src/extension/messages';
+import { UI_PAGES, isExtensionPageSender } from '../../src/extension/trust';
+import { consoleLogger, createBrowserPlatform } from '../../src/platform/browser';
+
+type Port = Browser.runtime.Port;
+
+const log = consoleLogger;
+const extensionId = browser.runtime.id;
+const baseUrl = browser.runtime.getURL('/');
+
+/** Per-port flood limits: a UI sends a handful of commands per second at most. */
+const PORT_RATE_PER_SEC = 20;
+const PORT_BURST = 40;
+const PORT_MAX_IN_FLIGHT = 16;
+/** Drop this many malformed messages from one port, then disconnect it. */
+const PORT_MAX_MALFORMED = 10;
+
+interface PortState {
+  tokens: number;
+  lastRefill: number;
+  inFlight: number;
+  malformed: number;
+}
+
+const ports = new Map<Port, PortState>();
+let session: Session | null = null;
+let startError: string | null = null;
+let droppedMessages = 0;
+
+// ---------------------------------------------------------------------------------------------
+// Media: remote audio playback and the registry the stage reads
+
+const registry = new MediaRegistry();
+(globalThis as Record<string, unknown>)[MEDIA_GLOBAL] = registry;
+const audioHost = document.getElementById('audio') ?? document.body;
+const audioElements = new Map<string, HTMLAudioElement>();
+const trackCleanup = new Map<string, () => void>();
+
+function isMediaStreamTrack(t: unknown): t is MediaStreamTrack {
+  return typeof MediaStreamTrack !== 'undefined' && t instanceof MediaStreamTrack;
+}
+
+function removeEntry(key: string): void {
+  trackCleanup.get(key)?.();
+  trackCleanup.delete(key);
+  const audio = audioElements.get(key);
+  if (audio) {
+    audio.pause();
+    audio.srcObject = null;
+    audio.remove();
+    audioElements.delete(key);
+  }
+  registry.delete(key);
+}
+
+function addEntry(peerId: string, lane: MediaLane, track: MediaStreamTrack, self: boolean): void {
+  const key = entryKey({ peerId, lane, self });
+  const existing = registry.get(key);
+  if (existing && existing.stream.getTracks()[0] === track) return;
+  removeEntry(key);
+  if (track.readyState === 'ended') return;
+
+  const stream = new MediaStream([track]);
+  registry.set({ peerId, lane, stream, self });
+
+  const onEnded = (): void => {
+    if (registry.get(key)?.stream === stream) removeEntry(key);
+  };
+  track.addEventListener('ended', onEnded);
+  trackCleanup.set(key, () => track.removeEventListener('ended', onEnded));
+
+  // Play remote audio here; never our own (that would echo).
+  if (!self && track.kind === 'audio') {
+    const audio = document.createElement('audio');
+    audio.autoplay = true;
+    audio.dataset.peerId = peerId;
+    audio.dataset.lane = lane;
+    audio.srcObject = stream;
+    audioHost.append(audio);
+    audioElements.set(key, audio);
+    audio.play().catch((err: unknown) => log.warn('remote audio did not start', { lane, error: String(err) }));
+  }
+}
+
+function onMedia(event: MediaEvent): void {
+  const key = entryKey({ peerId: event.peerId, lane: event.lane, self: false });
+  if (event.track === null) {
+    removeEntry(key);
+    return;
+  }
+  if (!isMediaStreamTrack(event.track)) {
+    log.warn('ignored a media event without a browser track', { lane: event.lane });
+    return;
+  }
+  addEntry(event.peerId, event.lane, event.track, false);
+}
+
+const LOCAL_LANES: readonly MediaLane[] = ['mic', 'camera'];
+
+/** Keeps the registry's own-track entries and remote entries in step with the view. */
+function syncMedia(s: Session, view: SessionView): void {
+  const selfId = view.self?.peerId ?? null;
+  const wanted = new Set<string>();
+  if (selfId) {
+    for (const lane of LOCAL_LANES) {
+      const track = s.localTrack(lane);
+      if (!isMediaStreamTrack(track)) continue;
+      const key = entryKey({ peerId: selfId, lane, self: true });
+      wanted.add(key);
+      addEntry(selfId, lane, track, true);
+    }
+  }
+  const inCall = view.phase === 'connecting' || view.phase === 'connected' || view.phase === 'reconnecting';
+  const members = new Set(view.members.map((m) => m.peerId));
+  for (const key of registry.keys()) {
+    const entry = registry.get(key);
+    if (!entry) continue;
+    if (entry.self ? !wanted.has(key) : !inCall || !members.has(entry.peerId)) removeEntry(key);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports
+
+function post(port: Port, message: EngineToUiMessage): void {
+  try {
+    port.postMessage(message);
+  } catch {
+    ports.delete(port);
+  }
+}
+
+function currentView(): SessionView | null {
+  if (session) return session.view();
+  if (startError) return engineFailedView(startError);
+  return null; // still starting; the view follows as soon as the engine is up
+}
+
+let broadcastScheduled = false;
+function scheduleBroadcast(): void {
+  if (broadcastScheduled) return;
+  broadcastScheduled = true;
+  queueMicrotask(() => {
+    broadcastScheduled = false;
+    const view = currentView();
+    if (!view) return;
+    if (session) syncMedia(session, view);
+    for (const port of [...ports.keys()]) post(port, { type: 'view', view });
+  });
+}
+
+function takeToken(state: PortState): boolean {
+  const now = performance.now();
+  state.tokens = Math.min(PORT_BURST, state.tokens + ((now - state.lastRefill) / 1000) * PORT_RATE_PER_SEC);
+  state.lastRefill = now;
+  if (state.tokens < 1) return false;
+  state.tokens -= 1;
+  return true;
+}
+
+function cutOff(port: Port, why: string): void {
+  log.warn('disconnected a UI port', { why });
+  ports.delete(port);
+  try {
+    port.disconnect();
+  } catch {
+    /* already gone */
+  }
+}
+
+async function onPortMessage(port: Port, raw: unknown): Promise<void> {
+  const state = ports.get(port);
+  if (!state) return;
+  if (!takeToken(state)) return cutOff(port, 'too many messages');
+  const msg = parseUiMessage(raw);
+  if (!msg) {
+    droppedMessages += 1;
+    state.malformed += 1;
+    log.warn('dropped a malformed UI message', { dropped: droppedMessages });
+    if (state.malformed >= PORT_MAX_MALFORMED) cutOff(port, 'too many malformed messages');
+    return;
+  }
+  if (state.inFlight >= PORT_MAX_IN_FLIGHT) {
+    post(port, resultMessage(msg.id, new Error('Too many commands at once. Wait a moment.')));
+    return;
+  }
+  state.inFlight += 1;
+  try {
+    await ready;
+    if (!session) throw new Error(startError ?? 'The call engine is not running.');
+    await session.dispatch(msg.command);
+    if (ports.has(port)) post(port, resultMessage(msg.id));
+  } catch (err) {
+    if (ports.has(port)) post(port, resultMessage(msg.id, err));
+  } finally {
+    state.inFlight -= 1;
+  }
+}
+
+function onConnect(port: Port): void {
+  if (port.name !== UI_PORT_NAME || !isExtensionPageSender(port.sender, extensionId, baseUrl, UI_PAGES)) {
+    log.warn('refused a port', { name: port.name.slice(0, 40) });
+    try {
+      port.disconnect();
+    } catch {
+      /* already gone */
+    }
+    return;
+  }
+  ports.set(port, { tokens: PORT_BURST, lastRefill: performance.now(), inFlight: 0, malformed: 0 });
+  port.onMessage.addListener((raw: unknown) => void onPortMessage(port, raw));
+  port.onDisconnect.addListener(() => {
+    ports.delete(port);
+  });
+  const view = currentView();
+  if (view) post(port, { type: 'view', view });
+}
+
+// Registered synchronously so a UI that connects while the engine boots is not turned away.
+browser.runtime.onConnect.addListener(onConnect);
+
+// ---------------------------------------------------------------------------------------------
+// Boot
+
+async function boot(): Promise<void> {
+  try {
+    const platform = await createBrowserPlatform({ log });
+    const s = new Session(platform);
+    session = s;
+    s.subscribe(() => scheduleBroadcast());
+    s.onMedia(onMedia);
+    for (const event of s.remoteTracks()) onMedia(event);
+    log.info('engine ready', { fingerprint: platform.peers.localFingerprint });
+  } catch (err) {
+    startError = `Kibitz could not start its call engine: ${errorText(err)}`;
+    log.warn('engine failed to start', { error: String(err) });
+  }
+  scheduleBroadcast();
+}
+
+const ready = boot();
+
+// A clean leave (bye to every peer) when the document goes away, so others migrate at once.
+addEventListener('pagehide', () => {
+  const s = session;
+  if (!s) return;
+  const phase = s.view().phase;
+  if (phase === 'connecting' || phase === 'connected' || phase === 'reconnecting') {
+    s.dispatch({ op: 'leave' }).catch(() => undefined);
+  }
+});

@@ -1,0 +1,390 @@
+/**
+ * One peer connection per pair of participants. It carries a control channel, a content
+ * channel and four media lanes (mic, camera, shared-tab video, shared-tab audio) negotiated
+ * up front with empty senders, so turning media on later is a `replaceTrack`, never a
+ * renegotiation. Negotiation follows the W3C "perfect negotiation" pattern: the dialer is
+ * impolite, the answerer polite, and a collision is resolved by the polite side rolling back.
+ *
+ * The link reports the remote fingerprint read from the DTLS handshake once both channels are
+ * open; if it cannot be read the link closes (fail closed).
+ */
+import type {
+  Clock,
+  DataChannelLike,
+  Logger,
+  MediaTrackLike,
+  PeerConnectionConfig,
+  PeerFactory,
+  RtcPeerLike,
+  TransceiverLike,
+} from './platform';
+import type { LinkPhase, MediaLane } from './session-api';
+import {
+  MEDIA_LANES,
+  encode,
+  parseContent,
+  parseControl,
+  type ContentMessage,
+  type ControlMessage,
+  type SignalMessage,
+} from './wire';
+
+export const PING_INTERVAL_MS = 2_000;
+export const SILENCE_LIMIT_MS = 8_000;
+export const CONNECT_TIMEOUT_MS = 20_000;
+/** Above this much unsent data a channel is considered stuck and content is refused. */
+export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Messages held while the handshaken fingerprint is being read; more is a misbehaving peer. */
+const MAX_PENDING = 32;
+
+export type SignalBody =
+  | { k: 'desc'; desc: { type: 'offer' | 'answer'; sdp: string } }
+  | { k: 'cand'; cand: { candidate: string; sdpMid: string | null; sdpMLineIndex: number | null } | null };
+
+export type LinkCloseReason =
+  | 'left'
+  | 'closed-by-us'
+  | 'failed'
+  | 'timeout'
+  | 'silent'
+  | 'fingerprint-unreadable'
+  | 'fingerprint-mismatch'
+  | 'replaced'
+  | 'protocol';
+
+export interface PeerLinkEvents {
+  onReady(fingerprint: string): void;
+  onPhase(phase: LinkPhase): void;
+  onControl(msg: ControlMessage): void;
+  onContent(msg: ContentMessage): void;
+  onDrop(channel: 'control' | 'content', reason: string): void;
+  onTrack(lane: MediaLane, track: MediaTrackLike): void;
+  onClose(reason: LinkCloseReason): void;
+}
+
+export interface PeerLinkOptions {
+  remotePeerId: string;
+  role: 'dialer' | 'answerer';
+  /** Identifies this connection attempt in signaling; the answerer adopts the dialer's. */
+  linkId: string;
+  factory: PeerFactory;
+  config: PeerConnectionConfig;
+  clock: Clock;
+  log: Logger;
+  sendSignal(body: SignalBody): void;
+  events: PeerLinkEvents;
+}
+
+export class PeerLink {
+  readonly remotePeerId: string;
+  readonly role: 'dialer' | 'answerer';
+  readonly linkId: string;
+  phase: LinkPhase = 'connecting';
+  /** Handshaken remote fingerprint, once ready. */
+  remoteFingerprint: string | null = null;
+  closed = false;
+
+  private readonly pc: RtcPeerLike;
+  private readonly opts: PeerLinkOptions;
+  private control: DataChannelLike | null = null;
+  private content: DataChannelLike | null = null;
+  private makingOffer = false;
+  private ignoreOffer = false;
+  private signalQueue: Promise<void> = Promise.resolve();
+  private lastHeard: number;
+  private readonly timers: unknown[] = [];
+  private readyFired = false;
+  /** Messages that raced ahead of the fingerprint read; replayed once it is known. */
+  private readonly pendingControl: unknown[] = [];
+  private readonly pendingContent: unknown[] = [];
+
+  constructor(opts: PeerLinkOptions) {
+    this.opts = opts;
+    this.remotePeerId = opts.remotePeerId;
+    this.role = opts.role;
+    this.linkId = opts.linkId;
+    this.lastHeard = opts.clock.now();
+    this.pc = opts.factory.create(opts.config);
+    this.pc.onicecandidate = ({ candidate }) => {
+      if (this.closed) return;
+      this.opts.sendSignal({
+        k: 'cand',
+        cand: candidate
+          ? { candidate: candidate.candidate, sdpMid: candidate.sdpMid ?? null, sdpMLineIndex: candidate.sdpMLineIndex ?? null }
+          : null,
+      });
+    };
+    this.pc.onnegotiationneeded = () => void this.negotiate();
+    this.pc.onconnectionstatechange = () => this.onConnectionState();
+    this.pc.ontrack = (ev) => {
+      const lane = this.laneOf(ev.transceiver);
+      if (lane) this.opts.events.onTrack(lane, ev.track);
+    };
+    if (this.role === 'dialer') {
+      // Lanes first, then the data section: the m-line order is the lane order on both sides.
+      for (const lane of MEDIA_LANES) this.pc.addTransceiver(laneKind(lane), { direction: 'sendrecv' });
+      this.openChannels();
+    }
+    this.timers.push(
+      opts.clock.setTimeout(() => {
+        if (!this.readyFired) this.close('timeout');
+      }, CONNECT_TIMEOUT_MS),
+    );
+  }
+
+  /** Apply a signaling message from the remote side (already unsealed and validated). */
+  handleSignal(body: SignalBody): void {
+    this.signalQueue = this.signalQueue.then(() => this.applySignal(body)).catch((err: unknown) => {
+      this.opts.log.warn('signaling step failed', { peer: this.remotePeerId.slice(0, 6), error: String(err) });
+    });
+  }
+
+  sendControl(msg: ControlMessage): boolean {
+    return this.sendOn(this.control, encode(msg));
+  }
+
+  sendContent(msg: ContentMessage): boolean {
+    return this.sendOn(this.content, encode(msg));
+  }
+
+  get ready(): boolean {
+    return this.readyFired && !this.closed;
+  }
+
+  /** Put a local track (or nothing) on one lane of this pair's connection only. */
+  async setTrack(lane: MediaLane, track: MediaTrackLike | null): Promise<void> {
+    const transceiver = this.transceivers()[MEDIA_LANES.indexOf(lane)];
+    if (!transceiver) throw new Error('media lanes are not negotiated yet');
+    await transceiver.sender.replaceTrack(track);
+  }
+
+  close(reason: LinkCloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) {
+      this.opts.clock.clearTimeout(t);
+      this.opts.clock.clearInterval(t);
+    }
+    for (const ch of [this.control, this.content]) {
+      if (!ch) continue;
+      ch.onopen = ch.onclose = ch.onerror = ch.onmessage = null;
+      try {
+        ch.close();
+      } catch {
+        /* already closed */
+      }
+    }
+    this.pc.onicecandidate = null;
+    this.pc.onnegotiationneeded = null;
+    this.pc.onconnectionstatechange = null;
+    this.pc.ontrack = null;
+    try {
+      this.pc.close();
+    } catch {
+      /* already closed */
+    }
+    this.opts.events.onClose(reason);
+  }
+
+  private transceivers(): TransceiverLike[] {
+    return this.pc.getTransceivers().filter((t) => t.direction !== 'stopped');
+  }
+
+  private laneOf(transceiver: TransceiverLike): MediaLane | null {
+    const index = this.transceivers().findIndex((t) => t === transceiver || (t.mid !== null && t.mid === transceiver.mid));
+    return MEDIA_LANES[index] ?? null;
+  }
+
+  private openChannels(): void {
+    this.control = this.pc.createDataChannel('control', { negotiated: true, id: 0, ordered: true });
+    this.content = this.pc.createDataChannel('content', { negotiated: true, id: 1, ordered: true });
+    for (const ch of [this.control, this.content]) {
+      ch.onopen = () => this.maybeReady();
+      ch.onclose = () => {
+        if (!this.closed) this.close(this.phase === 'connected' ? 'left' : 'failed');
+      };
+      ch.onerror = () => this.opts.log.warn('data channel error', { peer: this.remotePeerId.slice(0, 6) });
+    }
+    this.control.onmessage = (ev) => this.onControlData(ev.data);
+    this.content.onmessage = (ev) => this.onContentData(ev.data);
+  }
+
+  private async negotiate(): Promise<void> {
+    if (this.closed) return;
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      const local = this.pc.localDescription;
+      if (local && (local.type === 'offer' || local.type === 'answer') && local.sdp) {
+        this.opts.sendSignal({ k: 'desc', desc: { type: local.type, sdp: local.sdp } });
+      }
+    } catch (err) {
+      this.opts.log.warn('negotiation failed', { peer: this.remotePeerId.slice(0, 6), error: String(err) });
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  private async applySignal(body: SignalBody): Promise<void> {
+    if (this.closed) return;
+    if (body.k === 'desc') {
+      const polite = this.role === 'answerer';
+      const collision = body.desc.type === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');
+      this.ignoreOffer = !polite && collision;
+      if (this.ignoreOffer) return;
+      if (collision) await this.pc.setLocalDescription({ type: 'rollback' });
+      await this.pc.setRemoteDescription(body.desc);
+      if (body.desc.type === 'offer') {
+        // Accept every offered lane as send-capable so later media is a replaceTrack, not a renegotiation.
+        for (const t of this.transceivers()) t.direction = 'sendrecv';
+        if (!this.control) this.openChannels();
+        await this.pc.setLocalDescription();
+        const local = this.pc.localDescription;
+        if (local?.type === 'answer' && local.sdp) this.opts.sendSignal({ k: 'desc', desc: { type: 'answer', sdp: local.sdp } });
+      }
+      return;
+    }
+    if (body.cand === null) return;
+    if (/\.local(\s|$)/i.test(body.cand.candidate)) return; // mDNS names cannot resolve between our peers.
+    try {
+      await this.pc.addIceCandidate(body.cand);
+    } catch (err) {
+      if (!this.ignoreOffer) throw err;
+    }
+  }
+
+  private onConnectionState(): void {
+    if (this.closed) return;
+    switch (this.pc.connectionState) {
+      case 'connected':
+        if (this.readyFired) this.setPhase('connected');
+        break;
+      case 'disconnected':
+        if (this.readyFired) this.setPhase('reconnecting');
+        break;
+      case 'failed':
+        this.close('failed');
+        break;
+      case 'closed':
+        this.close('failed');
+        break;
+      default:
+        break;
+    }
+  }
+
+  private maybeReady(): void {
+    if (this.readyFired || this.closed) return;
+    if (this.control?.readyState !== 'open' || this.content?.readyState !== 'open') return;
+    this.readyFired = true;
+    void this.opts.factory.remoteFingerprint(this.pc).then(
+      (fp) => {
+        if (this.closed) return;
+        if (!fp) {
+          this.close('fingerprint-unreadable');
+          return;
+        }
+        this.remoteFingerprint = fp;
+        this.lastHeard = this.opts.clock.now();
+        this.startLiveness();
+        this.setPhase('connected');
+        this.opts.events.onReady(fp);
+        for (const d of this.pendingControl.splice(0)) this.onControlData(d);
+        for (const d of this.pendingContent.splice(0)) this.onContentData(d);
+      },
+      () => this.close('fingerprint-unreadable'),
+    );
+  }
+
+  private startLiveness(): void {
+    this.timers.push(
+      this.opts.clock.setInterval(() => {
+        if (this.closed) return;
+        if (this.opts.clock.now() - this.lastHeard > SILENCE_LIMIT_MS) {
+          this.close('silent');
+          return;
+        }
+        this.sendControl({ kind: 'ping', at: this.opts.clock.now() });
+      }, PING_INTERVAL_MS),
+    );
+  }
+
+  private onControlData(data: unknown): void {
+    if (this.closed) return;
+    // Nothing is accepted before the handshaken fingerprint is known: it is what binds identity.
+    if (!this.remoteFingerprint) {
+      this.pendingControl.push(data);
+      if (this.pendingControl.length > MAX_PENDING) this.close('protocol');
+      return;
+    }
+    const parsed = parseControl(data);
+    if (!parsed.ok) {
+      this.opts.events.onDrop('control', parsed.reason);
+      return;
+    }
+    this.lastHeard = this.opts.clock.now();
+    if (this.phase === 'reconnecting' && this.pc.connectionState === 'connected') this.setPhase('connected');
+    const msg = parsed.msg;
+    if (msg.kind === 'ping') {
+      this.sendControl({ kind: 'pong', at: msg.at });
+      return;
+    }
+    if (msg.kind === 'pong') return;
+    this.opts.events.onControl(msg);
+  }
+
+  private onContentData(data: unknown): void {
+    if (this.closed) return;
+    if (!this.remoteFingerprint) {
+      this.pendingContent.push(data);
+      if (this.pendingContent.length > MAX_PENDING) this.close('protocol');
+      return;
+    }
+    const parsed = parseContent(data);
+    if (!parsed.ok) {
+      this.opts.events.onDrop('content', parsed.reason);
+      return;
+    }
+    this.opts.events.onContent(parsed.msg);
+  }
+
+  private sendOn(ch: DataChannelLike | null, data: string): boolean {
+    if (this.closed || !ch || ch.readyState !== 'open') return false;
+    if (ch.bufferedAmount > MAX_BUFFERED_BYTES) return false;
+    try {
+      ch.send(data);
+      return true;
+    } catch (err) {
+      this.opts.log.warn('send failed', { peer: this.remotePeerId.slice(0, 6), error: String(err) });
+      return false;
+    }
+  }
+
+  private setPhase(phase: LinkPhase): void {
+    if (this.phase === phase) return;
+    this.phase = phase;
+    this.opts.events.onPhase(phase);
+  }
+}
+
+function laneKind(lane: MediaLane): 'audio' | 'video' {
+  return lane === 'mic' || lane === 'tab-audio' ? 'audio' : 'video';
+}
+
+/** Signal wrapper: stamps link id and a strictly increasing sequence so replays are dropped. */
+export class SignalSequencer {
+  private nextSeq = 0;
+  private lastSeen = -1;
+  constructor(readonly linkId: string) {}
+
+  stamp(body: SignalBody): SignalMessage {
+    return { ...body, link: this.linkId, seq: this.nextSeq++ } as SignalMessage;
+  }
+
+  /** True when the message is new for this link; false for a replay or reorder. */
+  accept(msg: SignalMessage): boolean {
+    if (msg.link !== this.linkId || msg.seq <= this.lastSeen) return false;
+    this.lastSeen = msg.seq;
+    return true;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Turning a SessionView into words for the popup and the stage. Pure functions, unit-tested.
+ */
+
+import type { CallPhase, LinkPhase, MediaLane, MemberView, SessionView, TrustState } from '../engine/session-api';
+
+export type Tone = 'neutral' | 'progress' | 'good' | 'warn' | 'bad';
+
+export interface PhaseText {
+  /** Short state name, e.g. "Connected". */
+  label: string;
+  tone: Tone;
+  /** One sentence: what is going on and, when something went wrong, what to do about it. */
+  detail: string;
+}
+
+/** Phases in which the person is in (or getting into) a call. */
+export function isInCall(phase: CallPhase): boolean {
+  return phase === 'connecting' || phase === 'connected' || phase === 'reconnecting';
+}
+
+export function describePhase(view: Pick<SessionView, 'phase' | 'reason' | 'broker' | 'members'>): PhaseText {
+  switch (view.phase) {
+    case 'idle':
+      return { label: 'Not in a call', tone: 'neutral', detail: 'Start a call or join one with a room link.' };
+    case 'connecting':
+      return {
+        label: 'Connecting',
+        tone: 'progress',
+        detail:
+          view.broker === 'open'
+            ? 'Signaling is up; waiting for the room to answer.'
+            : 'Reaching the signaling broker…',
+      };
+    case 'connected': {
+      const n = view.members.length;
+      return {
+        label: 'Connected',
+        tone: 'good',
+        detail: n === 0 ? 'You are the only one here. Share the invite link.' : `${n} other ${n === 1 ? 'person' : 'people'} in the call.`,
+      };
+    }
+    case 'reconnecting':
+      return {
+        label: 'Reconnecting',
+        tone: 'warn',
+        detail: view.reason ?? 'The connection dropped; Kibitz is trying to restore it. Keep this open.',
+      };
+    case 'failed':
+      return {
+        label: 'Call failed',
+        tone: 'bad',
+        detail: `${view.reason ?? 'The call could not be set up.'} ${FAILED_ADVICE}`,
+      };
+    case 'ended':
+      return {
+        label: 'Call ended',
+        tone: 'neutral',
+        detail: view.reason ?? 'You left the call. Start a new one or join with a link.',
+      };
+  }
+}
+
+export const FAILED_ADVICE =
+  'Check that the broker address in Settings is right and the broker is running, then start or join again.';
+
+export function describeLink(link: LinkPhase): { label: string; tone: Tone } {
+  switch (link) {
+    case 'connecting':
+      return { label: 'Connecting…', tone: 'progress' };
+    case 'connected':
+      return { label: 'Connected', tone: 'good' };
+    case 'reconnecting':
+      return { label: 'Reconnecting…', tone: 'warn' };
+    case 'failed':
+      return { label: 'Connection failed', tone: 'bad' };
+  }
+}
+
+export interface SafetyCodeText {
+  /** The text inside the `data-testid="safety-code"` element. */
+  text: string;
+  /** Extra explanation for screen readers and the tooltip. */
+  hint: string;
+  ready: boolean;
+}
+
+export function describeSafetyCode(member: Pick<MemberView, 'sas' | 'sasPhase'>): SafetyCodeText {
+  if (member.sasPhase === 'ready' && member.sas) {
+    return { text: member.sas, hint: 'Read it aloud together: it must match on both screens.', ready: true };
+  }
+  if (member.sasPhase === 'failed') {
+    return {
+      text: 'unavailable',
+      hint: 'The safety code could not be agreed. Do not trust this connection; leave and rejoin.',
+      ready: false,
+    };
+  }
+  return { text: 'pending', hint: 'Pending: the code appears once both sides have exchanged their halves.', ready: false };
+}
+
+export function describeTrust(trust: TrustState): { label: string; tone: Tone } | null {
+  switch (trust) {
+    case 'verified':
+      return { label: 'Verified', tone: 'good' };
+    case 'key-changed':
+      return { label: 'Key changed!', tone: 'bad' };
+    case 'unverified':
+      return null;
+  }
+}
+
+export function laneLabel(lane: MediaLane): string {
+  switch (lane) {
+    case 'mic':
+      return 'microphone';
+    case 'camera':
+      return 'camera';
+    case 'tab-video':
+      return 'shared tab';
+    case 'tab-audio':
+      return 'tab audio';
+  }
+}
+
+export function describeSending(sending: readonly MediaLane[]): string {
+  const on = sending.filter((l) => l === 'mic' || l === 'camera').map(laneLabel);
+  return on.length === 0 ? 'muted, camera off' : `${on.join(' and ')} on`;
+}
+
+/** "8:05 PM"-style local time for chat lines. */
+export function formatClock(at: number, locale?: string): string {
+  if (!Number.isFinite(at)) return '';
+  try {
+    return new Date(at).toLocaleTimeString(locale, { hour: 'numeric', minute: '2-digit' });
+  } catch {
+    return '';
+  }
+}
+
+/** A short, readable fingerprint prefix, e.g. "ab:cd:ef:01…". */
+export function shortFingerprint(fp: string, pairs = 6): string {
+  const parts = fp.split(':');
+  return parts.length <= pairs ? fp : `${parts.slice(0, pairs).join(':')}…`;
+}
+
+/** Display name for a tile or a roster line; never empty. */
+export function displayName(name: string | null | undefined, fallback = 'Someone'): string {
+  const n = (name ?? '').trim();
+  return n.length > 0 ? n : fallback;
+}

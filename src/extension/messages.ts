@@ -1,0 +1,402 @@
+/**
+ * The UI <-> engine protocol of the extension, shared by the popup, the stage page, the
+ * background service worker and the offscreen document.
+ *
+ * Transport:
+ * - popup -> background: `runtime.sendMessage({ type: 'kibitz/ensure-engine' })`, answered with
+ *   `{ ok: true }` or `{ ok: false, error }`. The background trusts the message only by its
+ *   `sender`; the body carries no authority, it is only checked for shape.
+ * - popup/stage <-> offscreen: a `runtime.connect({ name: 'kibitz-ui' })` port.
+ *   UI -> engine: `{ type: 'command', id, command }`.
+ *   engine -> UI: `{ type: 'view', view }` on connect and on every change, and
+ *   `{ type: 'result', id, ok, error? }` once per command.
+ *
+ * Every validator here is strict and fails closed: an unknown `type`/`op`, a missing or extra
+ * field, a wrong type, a string that is too long or an oversized message yields `null` (or a
+ * `reason`), never a partially trusted value. Pure module: no extension or DOM APIs.
+ */
+
+import {
+  MAX_CHAT_LENGTH,
+  MAX_NAME_LENGTH,
+  type CallPhase,
+  type MediaLane,
+  type SessionCommand,
+  type SessionView,
+} from '../engine/session-api';
+
+export const UI_PORT_NAME = 'kibitz-ui';
+export const ENSURE_ENGINE = 'kibitz/ensure-engine';
+
+/** Largest UI -> engine message, measured as JSON text (a 4000-char chat escapes to < 24 KiB). */
+export const MAX_UI_MESSAGE_CHARS = 32 * 1024;
+/** Largest engine -> UI message, measured as JSON text. */
+export const MAX_ENGINE_MESSAGE_CHARS = 2 * 1024 * 1024;
+export const MAX_LINK_LENGTH = 4096;
+export const MAX_BROKER_URL_LENGTH = 2048;
+export const MAX_PEER_ID_LENGTH = 128;
+export const MAX_ERROR_LENGTH = 500;
+/** Command ids are positive safe integers chosen by the UI, unique per port. */
+export const MAX_COMMAND_ID = Number.MAX_SAFE_INTEGER;
+
+// ---------------------------------------------------------------------------------------------
+// Message types
+
+export interface EnsureEngineRequest {
+  type: typeof ENSURE_ENGINE;
+}
+export type EnsureEngineResponse = { ok: true } | { ok: false; error: string };
+
+export interface CommandMessage {
+  type: 'command';
+  id: number;
+  command: SessionCommand;
+}
+export type UiToEngineMessage = CommandMessage;
+
+export interface ViewMessage {
+  type: 'view';
+  view: SessionView;
+}
+export interface ResultMessage {
+  type: 'result';
+  id: number;
+  ok: boolean;
+  error?: string;
+}
+export type EngineToUiMessage = ViewMessage | ResultMessage;
+
+export type Check<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+// ---------------------------------------------------------------------------------------------
+// Small shape helpers
+
+type Rec = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Rec {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** True when `v` has every key in `required`, and no key outside `required` + `optional`. */
+function hasExactKeys(v: Rec, required: readonly string[], optional: readonly string[] = []): boolean {
+  const keys = Object.keys(v);
+  for (const k of required) if (!Object.prototype.hasOwnProperty.call(v, k)) return false;
+  for (const k of keys) if (!required.includes(k) && !optional.includes(k)) return false;
+  return true;
+}
+
+function jsonLength(v: unknown): number {
+  try {
+    const s = JSON.stringify(v);
+    return typeof s === 'string' ? s.length : Number.POSITIVE_INFINITY;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+// C0 controls and DEL, plus the bidi overrides/isolates that can disguise a name.
+// eslint-disable-next-line no-control-regex
+const NAME_FORBIDDEN = /[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/;
+// Chat may contain newlines and tabs but no other C0 controls.
+// eslint-disable-next-line no-control-regex
+const CHAT_FORBIDDEN = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const PEER_ID = /^[A-Za-z0-9_.:-]+$/;
+
+function isCommandId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 && v <= MAX_COMMAND_ID;
+}
+
+export function isPeerId(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_PEER_ID_LENGTH && PEER_ID.test(v);
+}
+
+const LANES: readonly MediaLane[] = ['mic', 'camera', 'tab-video', 'tab-audio'];
+function isLane(v: unknown): v is MediaLane {
+  return typeof v === 'string' && (LANES as readonly string[]).includes(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field checks with reasons a person can act on (the popup shows them next to the field)
+
+export function checkName(v: unknown): Check<string> {
+  if (typeof v !== 'string') return { ok: false, reason: 'Enter your name.' };
+  const name = v.trim();
+  if (name.length === 0) return { ok: false, reason: 'Enter your name so others know who you are.' };
+  if (name.length > MAX_NAME_LENGTH) return { ok: false, reason: `Use at most ${MAX_NAME_LENGTH} characters for your name.` };
+  if (NAME_FORBIDDEN.test(name)) return { ok: false, reason: 'Your name contains control characters; remove them.' };
+  return { ok: true, value: name };
+}
+
+export function checkChatText(v: unknown): Check<string> {
+  if (typeof v !== 'string') return { ok: false, reason: 'Type a message first.' };
+  if (v.trim().length === 0) return { ok: false, reason: 'Type a message first.' };
+  if (v.length > MAX_CHAT_LENGTH) return { ok: false, reason: `Messages can be at most ${MAX_CHAT_LENGTH} characters.` };
+  if (CHAT_FORBIDDEN.test(v)) return { ok: false, reason: 'The message contains control characters; remove them.' };
+  return { ok: true, value: v };
+}
+
+export function checkRoomLink(v: unknown): Check<string> {
+  if (typeof v !== 'string') return { ok: false, reason: 'Paste the room link you were sent.' };
+  const link = v.trim();
+  if (link.length === 0) return { ok: false, reason: 'Paste the room link you were sent.' };
+  if (link.length > MAX_LINK_LENGTH) return { ok: false, reason: 'That link is too long to be a Kibitz room link.' };
+  if (/\s/.test(link)) return { ok: false, reason: 'A room link has no spaces; paste it again in one piece.' };
+  if (!link.includes('#')) return { ok: false, reason: 'That link has no room part (after “#”); paste the whole invite link.' };
+  return { ok: true, value: link };
+}
+
+export interface BrokerUrlCheck {
+  ok: boolean;
+  /** The normalised URL when ok. */
+  value?: string;
+  /** Why it was refused, when not ok. */
+  reason?: string;
+  /** A caution about an acceptable URL (plain ws:// to a non-local host). */
+  warning?: string;
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  return h === 'localhost' || h === '[::1]' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** The broker URL must be ws:// or wss://, without credentials or a fragment. */
+export function checkBrokerUrl(v: unknown): BrokerUrlCheck {
+  if (typeof v !== 'string') return { ok: false, reason: 'Enter the broker address, for example wss://broker.example.org.' };
+  const raw = v.trim();
+  if (raw.length === 0) return { ok: false, reason: 'Enter the broker address, for example wss://broker.example.org.' };
+  if (raw.length > MAX_BROKER_URL_LENGTH) return { ok: false, reason: 'That address is too long.' };
+  if (/\s/.test(raw)) return { ok: false, reason: 'The broker address must not contain spaces.' };
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { ok: false, reason: 'That is not a valid address. It should look like wss://broker.example.org.' };
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    return { ok: false, reason: 'The broker address must start with ws:// or wss://.' };
+  }
+  if (!url.hostname) return { ok: false, reason: 'The broker address needs a host name.' };
+  if (url.username || url.password) return { ok: false, reason: 'Do not put a user name or password in the broker address.' };
+  if (url.hash) return { ok: false, reason: 'The broker address must not contain “#”.' };
+  // Keep the person's own spelling (validated above); WebSocket normalises it the same way.
+  const value = raw;
+  if (url.protocol === 'ws:' && !isLoopbackHost(url.hostname)) {
+    return {
+      ok: true,
+      value,
+      warning: 'ws:// is unencrypted: the call stays end-to-end encrypted, but connection metadata is visible on the network. Prefer wss://.',
+    };
+  }
+  return { ok: true, value };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/** Validates a SessionCommand, with a reason a person can act on when it is refused. */
+export function checkCommand(raw: unknown): Check<SessionCommand> {
+  if (!isRecord(raw) || typeof raw.op !== 'string') return { ok: false, reason: 'Malformed command.' };
+  switch (raw.op) {
+    case 'start': {
+      if (!hasExactKeys(raw, ['op', 'name', 'brokerUrl'])) return { ok: false, reason: 'Malformed command.' };
+      const name = checkName(raw.name);
+      if (!name.ok) return name;
+      const broker = checkBrokerUrl(raw.brokerUrl);
+      if (!broker.ok || broker.value === undefined) return { ok: false, reason: broker.reason ?? 'Invalid broker address.' };
+      return { ok: true, value: { op: 'start', name: name.value, brokerUrl: broker.value } };
+    }
+    case 'join': {
+      if (!hasExactKeys(raw, ['op', 'name', 'link', 'brokerUrl'])) return { ok: false, reason: 'Malformed command.' };
+      const name = checkName(raw.name);
+      if (!name.ok) return name;
+      const link = checkRoomLink(raw.link);
+      if (!link.ok) return link;
+      const broker = checkBrokerUrl(raw.brokerUrl);
+      if (!broker.ok || broker.value === undefined) return { ok: false, reason: broker.reason ?? 'Invalid broker address.' };
+      return { ok: true, value: { op: 'join', name: name.value, link: link.value, brokerUrl: broker.value } };
+    }
+    case 'leave': {
+      if (!hasExactKeys(raw, ['op'])) return { ok: false, reason: 'Malformed command.' };
+      return { ok: true, value: { op: 'leave' } };
+    }
+    case 'chat': {
+      if (!hasExactKeys(raw, ['op', 'text'])) return { ok: false, reason: 'Malformed command.' };
+      const text = checkChatText(raw.text);
+      if (!text.ok) return text;
+      return { ok: true, value: { op: 'chat', text: text.value } };
+    }
+    case 'set-media': {
+      if (!hasExactKeys(raw, ['op', 'lane', 'on'])) return { ok: false, reason: 'Malformed command.' };
+      if (raw.lane !== 'mic' && raw.lane !== 'camera') return { ok: false, reason: 'Unknown media lane.' };
+      if (typeof raw.on !== 'boolean') return { ok: false, reason: 'Malformed command.' };
+      return { ok: true, value: { op: 'set-media', lane: raw.lane, on: raw.on } };
+    }
+    case 'mark-verified': {
+      if (!hasExactKeys(raw, ['op', 'peerId'])) return { ok: false, reason: 'Malformed command.' };
+      if (!isPeerId(raw.peerId)) return { ok: false, reason: 'Unknown participant.' };
+      return { ok: true, value: { op: 'mark-verified', peerId: raw.peerId } };
+    }
+    default:
+      return { ok: false, reason: 'Unknown command.' };
+  }
+}
+
+export function parseCommand(raw: unknown): SessionCommand | null {
+  const c = checkCommand(raw);
+  return c.ok ? c.value : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes
+
+export function parseEnsureEngineRequest(raw: unknown): EnsureEngineRequest | null {
+  if (!isRecord(raw) || !hasExactKeys(raw, ['type']) || raw.type !== ENSURE_ENGINE) return null;
+  return { type: ENSURE_ENGINE };
+}
+
+export function parseEnsureEngineResponse(raw: unknown): EnsureEngineResponse | null {
+  if (!isRecord(raw)) return null;
+  if (raw.ok === true && hasExactKeys(raw, ['ok'])) return { ok: true };
+  if (raw.ok === false && hasExactKeys(raw, ['ok', 'error']) && typeof raw.error === 'string' && raw.error.length <= MAX_ERROR_LENGTH) {
+    return { ok: false, error: raw.error };
+  }
+  return null;
+}
+
+/** Validates a message arriving at the engine from a UI port. Fails closed (null). */
+export function parseUiMessage(raw: unknown): UiToEngineMessage | null {
+  if (jsonLength(raw) > MAX_UI_MESSAGE_CHARS) return null;
+  if (!isRecord(raw) || raw.type !== 'command') return null;
+  if (!hasExactKeys(raw, ['type', 'id', 'command'])) return null;
+  if (!isCommandId(raw.id)) return null;
+  const command = parseCommand(raw.command);
+  if (!command) return null;
+  return { type: 'command', id: raw.id, command };
+}
+
+/** Validates a message arriving at a UI page from the engine. Fails closed (null). */
+export function parseEngineMessage(raw: unknown): EngineToUiMessage | null {
+  if (jsonLength(raw) > MAX_ENGINE_MESSAGE_CHARS) return null;
+  if (!isRecord(raw)) return null;
+  if (raw.type === 'view') {
+    if (!hasExactKeys(raw, ['type', 'view']) || !isSessionView(raw.view)) return null;
+    return { type: 'view', view: raw.view };
+  }
+  if (raw.type === 'result') {
+    if (!hasExactKeys(raw, ['type', 'id', 'ok'], ['error'])) return null;
+    if (!isCommandId(raw.id) || typeof raw.ok !== 'boolean') return null;
+    if (raw.error !== undefined && (typeof raw.error !== 'string' || raw.error.length > MAX_ERROR_LENGTH)) return null;
+    const out: ResultMessage = { type: 'result', id: raw.id, ok: raw.ok };
+    if (typeof raw.error === 'string') out.error = raw.error;
+    return out;
+  }
+  return null;
+}
+
+export function resultMessage(id: number, error?: unknown): ResultMessage {
+  if (error === undefined) return { type: 'result', id, ok: true };
+  return { type: 'result', id, ok: false, error: errorText(error) };
+}
+
+/** A user-facing error string for an engine rejection, bounded in length. */
+export function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : typeof error === 'string' ? error : '';
+  const clean = text.trim() || 'That did not work. Try again.';
+  return clean.length > MAX_ERROR_LENGTH ? `${clean.slice(0, MAX_ERROR_LENGTH - 1)}…` : clean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SessionView (checked on the UI side: fields the UI reads must have the right types; extra
+// fields are tolerated so the engine can grow the view without breaking older pages)
+
+const PHASES: readonly CallPhase[] = ['idle', 'connecting', 'connected', 'reconnecting', 'failed', 'ended'];
+const LINK_PHASES = ['connecting', 'connected', 'reconnecting', 'failed'];
+const SAS_PHASES = ['pending', 'ready', 'failed'];
+const TRUST = ['unverified', 'verified', 'key-changed'];
+const KINDS = ['human', 'agent'];
+const BROKER = ['connecting', 'open', 'reconnecting', 'closed'];
+const LEVELS = ['info', 'warning', 'error'];
+
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isStrOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const oneOf = (v: unknown, set: readonly string[]): boolean => typeof v === 'string' && set.includes(v);
+const isLaneList = (v: unknown): boolean => Array.isArray(v) && v.length <= LANES.length * 2 && v.every(isLane);
+
+function isMemberView(v: unknown): boolean {
+  return (
+    isRecord(v) &&
+    isPeerId(v.peerId) &&
+    isStr(v.name) &&
+    oneOf(v.kind, KINDS) &&
+    isStr(v.fingerprint) &&
+    typeof v.isCoordinator === 'boolean' &&
+    oneOf(v.link, LINK_PHASES) &&
+    isStrOrNull(v.sas) &&
+    oneOf(v.sasPhase, SAS_PHASES) &&
+    oneOf(v.trust, TRUST) &&
+    isLaneList(v.sending)
+  );
+}
+
+function isChatEntry(v: unknown): boolean {
+  return (
+    isRecord(v) &&
+    isStr(v.id) &&
+    isStr(v.fromPeerId) &&
+    isStr(v.fromName) &&
+    isStr(v.text) &&
+    isNum(v.at) &&
+    typeof v.self === 'boolean'
+  );
+}
+
+function isNotice(v: unknown): boolean {
+  return isRecord(v) && isStr(v.id) && oneOf(v.level, LEVELS) && isStr(v.text) && isNum(v.at);
+}
+
+function isSelf(v: unknown): boolean {
+  if (v === null) return true;
+  return (
+    isRecord(v) &&
+    isPeerId(v.peerId) &&
+    isStr(v.name) &&
+    isStr(v.fingerprint) &&
+    typeof v.isCoordinator === 'boolean' &&
+    isLaneList(v.sending)
+  );
+}
+
+export function isSessionView(v: unknown): v is SessionView {
+  return (
+    isRecord(v) &&
+    oneOf(v.phase, PHASES) &&
+    isStrOrNull(v.reason) &&
+    isStrOrNull(v.roomLink) &&
+    isSelf(v.self) &&
+    Array.isArray(v.members) &&
+    v.members.every(isMemberView) &&
+    Array.isArray(v.chat) &&
+    v.chat.every(isChatEntry) &&
+    oneOf(v.broker, BROKER) &&
+    Array.isArray(v.notices) &&
+    v.notices.every(isNotice)
+  );
+}
+
+/** The view a UI shows when the engine could not start at all. */
+export function engineFailedView(reason: string): SessionView {
+  return {
+    phase: 'failed',
+    reason,
+    roomLink: null,
+    self: null,
+    members: [],
+    chat: [],
+    broker: 'closed',
+    notices: [],
+  };
+}
