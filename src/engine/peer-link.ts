@@ -94,6 +94,8 @@ export class PeerLink {
   private lastHeard: number;
   private readonly timers: unknown[] = [];
   private readyFired = false;
+  private descriptionSent = false;
+  private readonly heldCandidates: SignalBody[] = [];
   /** Messages that raced ahead of the fingerprint read; replayed once it is known. */
   private readonly pendingControl: unknown[] = [];
   private readonly pendingContent: unknown[] = [];
@@ -107,12 +109,15 @@ export class PeerLink {
     this.pc = opts.factory.create(opts.config);
     this.pc.onicecandidate = ({ candidate }) => {
       if (this.closed) return;
-      this.opts.sendSignal({
+      const body: SignalBody = {
         k: 'cand',
         cand: candidate
           ? { candidate: candidate.candidate, sdpMid: candidate.sdpMid ?? null, sdpMLineIndex: candidate.sdpMLineIndex ?? null }
           : null,
-      });
+      };
+      // Candidates can be gathered before the description that introduces them is sent.
+      if (this.descriptionSent) this.opts.sendSignal(body);
+      else this.heldCandidates.push(body);
     };
     this.pc.onnegotiationneeded = () => void this.negotiate();
     this.pc.onconnectionstatechange = () => this.onConnectionState();
@@ -216,13 +221,19 @@ export class PeerLink {
       await this.pc.setLocalDescription();
       const local = this.pc.localDescription;
       if (local && (local.type === 'offer' || local.type === 'answer') && local.sdp) {
-        this.opts.sendSignal({ k: 'desc', desc: { type: local.type, sdp: local.sdp } });
+        this.sendDescription({ type: local.type, sdp: local.sdp });
       }
     } catch (err) {
       this.opts.log.warn('negotiation failed', { peer: this.remotePeerId.slice(0, 6), error: String(err) });
     } finally {
       this.makingOffer = false;
     }
+  }
+
+  private sendDescription(desc: { type: 'offer' | 'answer'; sdp: string }): void {
+    this.opts.sendSignal({ k: 'desc', desc });
+    this.descriptionSent = true;
+    for (const held of this.heldCandidates.splice(0)) this.opts.sendSignal(held);
   }
 
   private async applySignal(body: SignalBody): Promise<void> {
@@ -240,7 +251,7 @@ export class PeerLink {
         if (!this.control) this.openChannels();
         await this.pc.setLocalDescription();
         const local = this.pc.localDescription;
-        if (local?.type === 'answer' && local.sdp) this.opts.sendSignal({ k: 'desc', desc: { type: 'answer', sdp: local.sdp } });
+        if (local?.type === 'answer' && local.sdp) this.sendDescription({ type: 'answer', sdp: local.sdp });
       }
       return;
     }
@@ -371,20 +382,27 @@ function laneKind(lane: MediaLane): 'audio' | 'video' {
   return lane === 'mic' || lane === 'tab-audio' ? 'audio' : 'video';
 }
 
-/** Signal wrapper: stamps link id and a strictly increasing sequence so replays are dropped. */
+/** Most signaling messages one link may carry: a few descriptions and candidates per lane. */
+const MAX_SIGNALS_PER_LINK = 512;
+
+/**
+ * Signal wrapper: stamps the link id and a sequence number so that a replayed blob (the
+ * broker can resend anything it relayed) is recognised and dropped. Held signals may be
+ * replayed out of order, so it remembers which numbers it saw rather than the highest.
+ */
 export class SignalSequencer {
   private nextSeq = 0;
-  private lastSeen = -1;
+  private readonly seen = new Set<number>();
   constructor(readonly linkId: string) {}
 
   stamp(body: SignalBody): SignalMessage {
     return { ...body, link: this.linkId, seq: this.nextSeq++ } as SignalMessage;
   }
 
-  /** True when the message is new for this link; false for a replay or reorder. */
+  /** True when the message is new for this link; false for a replay or a flood. */
   accept(msg: SignalMessage): boolean {
-    if (msg.link !== this.linkId || msg.seq <= this.lastSeen) return false;
-    this.lastSeen = msg.seq;
+    if (msg.link !== this.linkId || this.seen.has(msg.seq) || this.seen.size >= MAX_SIGNALS_PER_LINK) return false;
+    this.seen.add(msg.seq);
     return true;
   }
 }

@@ -479,7 +479,7 @@ export class Session {
       existing.link.handleSignal(toBody(msg));
       return;
     }
-    const isFreshOffer = msg.k === 'desc' && msg.desc.type === 'offer' && msg.seq === 0;
+    const isFreshOffer = msg.k === 'desc' && msg.desc.type === 'offer';
     if (!isFreshOffer) {
       this.holdSignal(from, parsed);
       return;

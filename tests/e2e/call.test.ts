@@ -47,13 +47,12 @@ let failedStep: string | null = null;
 function step(name: string, fn: () => Promise<void>, timeout = STEP_TIMEOUT): void {
   it(name, async (ctx) => {
     if (failedStep) ctx.skip(`an earlier step failed: ${failedStep}`);
-    try {
-      await fn();
-    } catch (err) {
-      failedStep = name;
-      console.error(await collectDiagnostics(name, [A, B], broker).catch((e) => String(e)));
-      throw err;
-    }
+    // onTestFailed (not try/catch) so a step that runs out of time is caught too.
+    ctx.onTestFailed(async () => {
+      failedStep ??= name;
+      console.error(await collectDiagnostics(name, [A, B], broker).catch((e: unknown) => String(e)));
+    }, 60_000);
+    await fn();
   }, timeout);
 }
 

@@ -97,8 +97,10 @@ async function startSplicingProxy(rewrite: Rewrite): Promise<SplicingProxy> {
 
   // Messages are relayed only once both halves are ready, in arrival order.
   const backlog: { msg: ControlMessage | ContentMessage; towards: 'A' | 'B'; content: boolean }[] = [];
+  let everSpliced = false;
   const flush = () => {
     if (!towardA?.link.ready || !towardB?.link.ready) return;
+    everSpliced = true;
     for (const item of backlog.splice(0)) {
       const target = item.towards === 'A' ? towardA.link : towardB.link;
       if (item.content) target.sendContent(item.msg as ContentMessage);
@@ -172,7 +174,7 @@ async function startSplicingProxy(rewrite: Rewrite): Promise<SplicingProxy> {
       key = await deriveRoomKey(parsed.link.roomId);
       sid = roomSid(parsed.link.roomId);
     },
-    spliced: () => !!towardA?.link.ready && !!towardB?.link.ready,
+    spliced: () => everSpliced,
   };
 }
 

@@ -173,6 +173,44 @@ function stateError(message: string): Error {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Native wrapper lifetime
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * node-datachannel's DataChannel and Track wrappers unregister themselves from the addon's
+ * instance list only when their native "closed" event has been delivered; a wrapper that is
+ * garbage-collected earlier leaves a dangling pointer that crashes `cleanup()`. So every such
+ * wrapper stays referenced here until its closed event has run (or until `cleanup()`).
+ */
+const retainedNative = new Set<object>();
+
+type Closable = { onClosed(cb: () => void): void };
+
+function retainNative<T extends Closable>(wrapper: T, onClosed?: () => void): T {
+  retainedNative.add(wrapper);
+  try {
+    wrapper.onClosed(() => {
+      // Release on a later turn: the addon still touches the wrapper right after this call.
+      setImmediate(() => retainedNative.delete(wrapper));
+      onClosed?.();
+    });
+  } catch {
+    /* already destroyed natively; keep the reference until cleanup */
+  }
+  return wrapper;
+}
+
+/** Native DataChannel/Track wrappers still waiting for their closed event (leak diagnostics). */
+export function retainedNativeWrapperCount(): number {
+  return retainedNative.size;
+}
+
+/** For `shutdownNodeWebRtc()`: after the addon's cleanup() nothing refers to these any more. */
+export function releaseRetainedNativeWrappers(): void {
+  retainedNative.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
 // ICE server mapping
 // ---------------------------------------------------------------------------------------------
 
@@ -234,7 +272,7 @@ class NodeDataChannel implements DataChannelLike {
   ) {
     this.native = native;
     native.onOpen(owner.guard('datachannel open', () => this.markOpen()));
-    native.onClosed(owner.guard('datachannel close', () => this.markClosed(true)));
+    retainNative(native, owner.guard('datachannel close', () => this.markClosed(true)));
     native.onError(
       owner.guard('datachannel error', (msg: string) => {
         if (this.state === 'closed') return;
@@ -473,14 +511,20 @@ export class NodePeerConnection implements RtcPeerLike {
     pc.onStateChange(this.guard('state change', (s: string) => this.onNativeState(s)));
     pc.onLocalCandidate(this.guard('local candidate', (c: string, mid: string) => this.onNativeCandidate(c, mid)));
     pc.onGatheringStateChange(this.guard('gathering state', (s: string) => this.onNativeGathering(s)));
-    pc.onTrack(this.guard('track', (t: NativeTrack) => this.onNativeTrack(t)));
-    pc.onDataChannel(
-      this.guard('incoming data channel', (dc: NativeDataChannel) => {
-        // Kibitz negotiates every channel out of band; an in-band channel is unexpected: refuse it.
-        this.log.warn('closing unexpected in-band data channel', { label: safe(() => dc.getLabel(), '?') });
-        safe(() => dc.close(), undefined);
-      }),
-    );
+    const onTrack = this.guard('track', (t: NativeTrack) => this.onNativeTrack(t));
+    pc.onTrack((t: NativeTrack) => {
+      retainNative(t);
+      onTrack(t);
+    });
+    const onDataChannel = this.guard('incoming data channel', (dc: NativeDataChannel) => {
+      // Kibitz negotiates every channel out of band; an in-band channel is unexpected: refuse it.
+      this.log.warn('closing unexpected in-band data channel', { label: safe(() => dc.getLabel(), '?') });
+    });
+    pc.onDataChannel((dc: NativeDataChannel) => {
+      retainNative(dc);
+      onDataChannel(dc);
+      safe(() => dc.close(), undefined);
+    });
   }
 
   // ----- state -----------------------------------------------------------------------------
@@ -560,6 +604,12 @@ export class NodePeerConnection implements RtcPeerLike {
         this.hadStableLocalDescription = true;
         this.afterStable();
       }
+      return;
+    }
+
+    if (state === 'have-local-offer' && (!type || type === 'offer')) {
+      // W3C would make a fresh, equivalent offer; libdatachannel ignores the call. The pending
+      // offer (still `localDescription`) stays valid.
       return;
     }
 
@@ -767,7 +817,7 @@ export class NodePeerConnection implements RtcPeerLike {
       video.addH264Codec(102);
       media = video;
     }
-    return pc.addTrack(media);
+    return retainNative(pc.addTrack(media));
   }
 
   /** Refuses a remote offer that reuses one of our not-yet-negotiated mids for another kind. */

@@ -22,7 +22,7 @@ import type {
 import { systemClock } from '../../engine/platform';
 import type { NodeIdentity } from './identity';
 import { normalizeFingerprint } from './identity';
-import { NodePeerConnection } from './peer-connection';
+import { NodePeerConnection, releaseRetainedNativeWrappers } from './peer-connection';
 
 /** Logs to stderr only: an agent's stdout may carry a protocol (MCP over stdio). */
 export const stderrLogger: Logger = {
@@ -70,6 +70,7 @@ export function createNodePeerFactory(identity: NodeIdentity, options: NodePeerF
  */
 export function shutdownNodeWebRtc(): void {
   nodeDataChannelCleanup();
+  releaseRetainedNativeWrappers();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,210 @@
+/**
+ * Chromium side of `npm run bench`: two Debian Chromium profiles with the built extension
+ * (launched by scripts/lib/browser.ts, driven through the popup by scripts/lib/popup.ts, like
+ * the end-to-end test). A starts a call, B pastes the invite link and clicks "Join".
+ *
+ * The timing happens inside B's popup, on the page's own `performance.now()`: a capturing click
+ * listener notes the moment "Join" is clicked, and a MutationObserver notes when the call state
+ * first reads "Connected" (rostered) and when every "Participants" item reads connected (all
+ * links open). So Playwright's round trips do not blur the figures; Node only polls for the
+ * result.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Page } from 'playwright-core';
+import { launchProfiles, withTimeout, type Profile } from '../../scripts/lib/browser';
+import { joinCall, participantSummaries, readParticipant, setBrokerUrl, setName, startCall } from '../../scripts/lib/popup';
+import { BenchError, type JoinSample } from './sample';
+
+export interface ChromiumBenchOptions {
+  brokerUrl: string;
+  rounds: number;
+  timeoutMs: number;
+  /** Launch two fresh profiles every round (default) or keep the first two for all rounds. */
+  reuseProfiles: boolean;
+  progress: (line: string) => void;
+}
+
+export interface ChromiumBenchResult {
+  samples: JoinSample[];
+  /** e.g. "Chrome/156.0.8078.108". */
+  version: string;
+}
+
+const SCENARIO = 'Chromium, 2 peers';
+const NAME_A = 'Ada Bench';
+const NAME_B = 'Ben Bench';
+
+/**
+ * Installed in B's popup before "Join" is clicked. Plain JavaScript in a string: functions
+ * passed to page.evaluate from tsx-compiled code can carry helper calls that do not exist in
+ * the page. Uses the same accessible hooks as scripts/lib/popup.ts: the list labelled
+ * "Participants", the `call-state` pill, and the word-bounded state reading of
+ * `participantState`.
+ */
+function observerScript(expectedOthers: number): string {
+  return `(() => {
+    const st = { click: null, rostered: null, allOpen: null, failed: null, expected: ${expectedOthers} };
+    window.__kibitzBench = st;
+    const stateOf = (text) => {
+      for (const s of ['reconnecting', 'connecting', 'connected', 'failed']) {
+        if (new RegExp('\\\\b' + s + '\\\\b', 'i').test(text)) return s;
+      }
+      return 'unknown';
+    };
+    const check = () => {
+      if (st.click === null) return;
+      const now = performance.now();
+      const phase = (document.querySelector('[data-testid="call-state"]')?.textContent ?? '').trim();
+      if (phase === 'Call failed' || phase === 'Call ended') {
+        const alert = document.querySelector('[role="alert"], .outcome');
+        st.failed = phase + ': ' + (alert ? alert.innerText : '');
+        return;
+      }
+      if (phase !== 'Connected') return;
+      if (st.rostered === null) st.rostered = now;
+      if (st.allOpen === null) {
+        const items = [...document.querySelectorAll('ul[aria-label="Participants"] > li')];
+        if (items.length === st.expected && items.every((li) => stateOf(li.innerText) === 'connected')) {
+          st.allOpen = now;
+          observer.disconnect();
+        }
+      }
+    };
+    document.addEventListener('click', (e) => {
+      const button = e.target && e.target.closest ? e.target.closest('button') : null;
+      if (st.click === null && button && button.textContent.trim() === 'Join') {
+        st.click = performance.now();
+        queueMicrotask(check);
+      }
+    }, true);
+    const observer = new MutationObserver(check);
+    observer.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  })()`;
+}
+
+interface PageTimes {
+  click: number | null;
+  rostered: number | null;
+  allOpen: number | null;
+  failed: string | null;
+}
+
+async function preparePopup(profile: Profile, name: string, brokerUrl: string): Promise<Page> {
+  const page = await profile.openPopup();
+  await setBrokerUrl(page, brokerUrl);
+  await setName(page, name);
+  return page;
+}
+
+async function leave(page: Page): Promise<void> {
+  const leaveButton = page.getByRole('button', { name: 'Leave', exact: true });
+  if (await leaveButton.isVisible().catch(() => false)) {
+    await leaveButton.click({ timeout: 10_000 }).catch(() => undefined);
+    await page
+      .getByRole('button', { name: 'Start call', exact: true })
+      .waitFor({ state: 'visible', timeout: 10_000 })
+      .catch(() => undefined);
+  }
+}
+
+async function browserVersion(profile: Profile): Promise<string> {
+  const page = profile.context.pages()[0] ?? (await profile.context.newPage());
+  const cdp = await profile.context.newCDPSession(page);
+  try {
+    const v = await cdp.send('Browser.getVersion');
+    return v.product;
+  } finally {
+    await cdp.detach().catch(() => undefined);
+  }
+}
+
+/** One call: A starts, B joins (timed), both leave. */
+async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenchOptions): Promise<JoinSample> {
+  const popupA = await preparePopup(a, NAME_A, opts.brokerUrl);
+  const popupB = await preparePopup(b, NAME_B, opts.brokerUrl);
+  try {
+    const invite = await startCall(popupA);
+    await popupB.evaluate(observerScript(1));
+    await joinCall(popupB, invite);
+    const handle = await popupB
+      .waitForFunction(
+        () => {
+          const st = (window as unknown as { __kibitzBench?: PageTimes }).__kibitzBench;
+          return st && (st.allOpen !== null || st.failed !== null) ? st : null;
+        },
+        undefined,
+        { timeout: opts.timeoutMs, polling: 100 },
+      )
+      .catch(async () => {
+        const st = await popupB.evaluate(() => (window as unknown as { __kibitzBench?: PageTimes }).__kibitzBench);
+        throw new BenchError(
+          `Chromium round ${round}: B did not reach all links open within ${opts.timeoutMs} ms of clicking Join ` +
+            `(page times ${JSON.stringify(st)}; B sees ${JSON.stringify(await participantSummaries(popupB).catch(() => []))}; ` +
+            `A sees ${JSON.stringify(await participantSummaries(popupA).catch(() => []))}; ` +
+            `console A: ${a.console.format()}; console B: ${b.console.format()})`,
+        );
+      });
+    const st = (await handle.jsonValue()) as PageTimes;
+    await handle.dispose();
+    if (st.failed !== null) throw new BenchError(`Chromium round ${round}: B's join failed: ${st.failed}`);
+    if (st.click === null || st.rostered === null || st.allOpen === null) {
+      throw new BenchError(`Chromium round ${round}: incomplete page timings ${JSON.stringify(st)}`);
+    }
+    // Untimed: the call is fully up on A's side too before both leave.
+    const deadline = performance.now() + opts.timeoutMs;
+    while ((await readParticipant(popupA, NAME_B))?.state !== 'connected') {
+      if (performance.now() > deadline) throw new BenchError(`Chromium round ${round}: A never listed B as connected`);
+      await popupA.waitForTimeout(100);
+    }
+    return {
+      scenario: SCENARIO,
+      round,
+      position: 1,
+      others: 1,
+      rosteredMs: st.rostered - st.click,
+      allLinksOpenMs: st.allOpen - st.click,
+    };
+  } finally {
+    await leave(popupB);
+    await leave(popupA);
+    await popupA.close().catch(() => undefined);
+    await popupB.close().catch(() => undefined);
+  }
+}
+
+export async function runChromiumBench(opts: ChromiumBenchOptions, track: (p: Profile) => void): Promise<ChromiumBenchResult> {
+  const samples: JoinSample[] = [];
+  let version = 'unknown';
+  let kept: Profile[] | null = null;
+  const launch = async (): Promise<Profile[]> => {
+    const started = performance.now();
+    const profiles = await launchProfiles('bench-A', 'bench-B');
+    profiles.forEach(track);
+    opts.progress(`chromium: two profiles launched in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return profiles;
+  };
+  try {
+    for (let round = 1; round <= opts.rounds; round++) {
+      const profiles: Profile[] = kept ?? (await launch());
+      if (opts.reuseProfiles) kept = profiles;
+      const [a, b] = profiles as [Profile, Profile];
+      if (version === 'unknown') version = await browserVersion(a).catch(() => 'unknown');
+      try {
+        const sample = await runCall(a, b, round, opts);
+        samples.push(sample);
+        opts.progress(
+          `chromium: round ${round}: rostered ${sample.rosteredMs.toFixed(0)} ms, all links open ${sample.allLinksOpenMs.toFixed(0)} ms`,
+        );
+      } finally {
+        if (!opts.reuseProfiles) await closeAll(profiles);
+      }
+    }
+  } finally {
+    if (kept) await closeAll(kept);
+  }
+  return { samples, version };
+}
+
+async function closeAll(profiles: Profile[]): Promise<void> {
+  await Promise.allSettled(profiles.map((p) => withTimeout(p.close(), 30_000, `closing profile ${p.label}`)));
+}

@@ -1,0 +1,327 @@
+/**
+ * `npm run bench`: join latency of Kibitz calls on loopback (issue 2; DESIGN.md section 8:
+ * a separate command that writes a table, not a timed test).
+ *
+ * For rooms of 2, 4 and 6 Node peers and for 2 Chromium profiles with the built extension, all
+ * against one real broker on 127.0.0.1, it measures per joiner:
+ *   - join → rostered: from dispatching join / clicking "Join" until the joiner's phase is
+ *     'connected' (the coordinator's welcome and roster applied);
+ *   - join → all links open: until every other member shows link 'connected' to the joiner.
+ * It prints median and p95 as a Markdown table and writes the same report to bench-results.md
+ * in the repository root. Exit 0 on success; non-zero with a message on any failure.
+ *
+ *   npm run bench -- [--rounds N] [--node-rounds N] [--chromium-rounds N] [--only node|chromium]
+ *                    [--sizes 2,4,6] [--warmup N] [--timeout-ms MS] [--reuse-profiles] [--out FILE]
+ * Environment equivalents: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_ONLY,
+ * BENCH_SIZES, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_REUSE_PROFILES=1, BENCH_OUT.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import type { RunningBroker } from '../../src/broker/server';
+import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
+import { CHROMIUM_PATH, findExtensionDir, REPO_ROOT, type Profile } from '../../scripts/lib/browser';
+import { startTestBroker } from '../integration/sessions';
+import { runChromiumBench } from './chromium-peers';
+import { runNodeBench } from './node-peers';
+import { BenchError, type JoinSample } from './sample';
+import { markdownTable, median, ms, percentile } from './stats';
+
+interface Config {
+  nodeRounds: number;
+  chromiumRounds: number;
+  only: 'node' | 'chromium' | null;
+  sizes: number[];
+  warmup: number;
+  timeoutMs: number;
+  reuseProfiles: boolean;
+  out: string;
+  /** Whole-run watchdog. */
+  deadlineMs: number;
+}
+
+const USAGE = `usage: npm run bench -- [options]
+  --rounds N           rounds per scenario (default: 10 Node, 5 Chromium)
+  --node-rounds N      rounds per Node room size (default 10)
+  --chromium-rounds N  rounds of the Chromium scenario (default 5)
+  --only node|chromium run one side only
+  --sizes 2,4,6        Node room sizes (default 2,4,6)
+  --warmup N           untimed 2-peer Node rounds first (default 1)
+  --timeout-ms MS      limit per join or settle step (default 30000)
+  --reuse-profiles     keep the two Chromium profiles across rounds (default: fresh every round)
+  --out FILE           report file (default bench-results.md in the repository root)
+  --deadline-s S       give up (and clean up) after S seconds (default 600)
+Environment: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_ONLY, BENCH_SIZES,
+BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_REUSE_PROFILES=1, BENCH_OUT, BENCH_DEADLINE_S.`;
+
+function positiveInt(what: string, raw: string | undefined, fallback: number, min = 1): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new BenchError(`${what} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}
+
+function parseConfig(argv: string[]): Config {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rounds: { type: 'string' },
+      'node-rounds': { type: 'string' },
+      'chromium-rounds': { type: 'string' },
+      only: { type: 'string' },
+      sizes: { type: 'string' },
+      warmup: { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      'reuse-profiles': { type: 'boolean' },
+      out: { type: 'string' },
+      'deadline-s': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const env = process.env;
+  const rounds = values.rounds ?? env.BENCH_ROUNDS;
+  const only = values.only ?? env.BENCH_ONLY ?? null;
+  if (only !== null && only !== '' && only !== 'node' && only !== 'chromium') {
+    throw new BenchError(`--only must be "node" or "chromium", got "${only}"`);
+  }
+  const sizesRaw = values.sizes ?? env.BENCH_SIZES ?? '2,4,6';
+  const sizes = sizesRaw.split(',').map((s) => positiveInt('--sizes entry', s.trim(), 0, 2));
+  const out = values.out ?? env.BENCH_OUT ?? 'bench-results.md';
+  return {
+    nodeRounds: positiveInt('--node-rounds', values['node-rounds'] ?? env.BENCH_NODE_ROUNDS ?? rounds, 10),
+    chromiumRounds: positiveInt('--chromium-rounds', values['chromium-rounds'] ?? env.BENCH_CHROMIUM_ROUNDS ?? rounds, 5),
+    only: only === '' ? null : (only as Config['only']),
+    sizes,
+    warmup: positiveInt('--warmup', values.warmup ?? env.BENCH_WARMUP, 1, 0),
+    timeoutMs: positiveInt('--timeout-ms', values['timeout-ms'] ?? env.BENCH_TIMEOUT_MS, 30_000, 1000),
+    reuseProfiles: values['reuse-profiles'] ?? env.BENCH_REUSE_PROFILES === '1',
+    out: out.startsWith('/') ? out : join(REPO_ROOT, out),
+    deadlineMs: positiveInt('--deadline-s', values['deadline-s'] ?? env.BENCH_DEADLINE_S, 600) * 1000,
+  };
+}
+
+function packageVersion(name: string): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function summaryRows(samples: JoinSample[], scenarios: string[]): string[][] {
+  return scenarios.map((scenario) => {
+    const s = samples.filter((x) => x.scenario === scenario);
+    const rounds = new Set(s.map((x) => x.round)).size;
+    const r = s.map((x) => x.rosteredMs);
+    const a = s.map((x) => x.allLinksOpenMs);
+    return [scenario, `${s.length} (${rounds} rounds)`, ms(median(r)), ms(percentile(r, 95)), ms(median(a)), ms(percentile(a, 95))];
+  });
+}
+
+function detailRows(samples: JoinSample[], scenarios: string[]): string[][] {
+  const rows: string[][] = [];
+  for (const scenario of scenarios) {
+    const s = samples.filter((x) => x.scenario === scenario);
+    const positions = [...new Set(s.map((x) => x.position))].sort((x, y) => x - y);
+    for (const position of positions) {
+      const p = s.filter((x) => x.position === position);
+      const b = p.flatMap((x) => (x.breakdown ? [x.breakdown] : []));
+      const med = (f: (v: NonNullable<JoinSample['breakdown']>) => number) => (b.length ? ms(median(b.map(f))) : '—');
+      rows.push([
+        scenario,
+        `#${position} (${p[0]!.others} already in)`,
+        String(p.length),
+        ms(median(p.map((x) => x.rosteredMs))),
+        ms(Math.max(...p.map((x) => x.rosteredMs))),
+        ms(median(p.map((x) => x.allLinksOpenMs))),
+        ms(Math.max(...p.map((x) => x.allLinksOpenMs))),
+        med((v) => v.signalingMs),
+        med((v) => v.transportMs),
+        med((v) => v.admissionMs),
+      ]);
+    }
+  }
+  return rows;
+}
+
+function report(header: string[], samples: JoinSample[], scenarios: string[], notes: string[]): string {
+  const summary = markdownTable(
+    ['Scenario', 'Samples (joins)', 'Join→rostered median ms', 'Join→rostered p95 ms', 'Join→all links open median ms', 'Join→all links open p95 ms'],
+    summaryRows(samples, scenarios),
+    [false, true, true, true, true, true],
+  );
+  const detail = markdownTable(
+    ['Scenario', 'Joiner', 'n', 'Rostered median', 'Rostered max', 'All open median', 'All open max', 'Broker+lookup median', 'ICE+DTLS median', 'Hello→welcome median'],
+    detailRows(samples, scenarios),
+    [false, false, true, true, true, true, true, true, true, true],
+  );
+  const raw = scenarios
+    .map((scenario) => {
+      const s = samples.filter((x) => x.scenario === scenario);
+      return `- ${scenario}: rostered [${s.map((x) => x.rosteredMs.toFixed(0)).join(', ')}]; all open [${s.map((x) => x.allLinksOpenMs.toFixed(0)).join(', ')}]`;
+    })
+    .join('\n');
+  return [
+    '# Kibitz join latency on loopback',
+    '',
+    ...header.map((h) => `- ${h}`),
+    '',
+    '## Summary',
+    '',
+    summary,
+    '',
+    'p95 is nearest-rank: with fewer than 20 samples it is the largest sample.',
+    '',
+    '## Per joiner position (ms)',
+    '',
+    detail,
+    '',
+    'Breakdown columns (Node only) split join→rostered: broker connect, watch and holder lookup until the',
+    'coordinator is dialled; offer/answer, ICE and DTLS until that peer connection is connected; data',
+    'channels, hello and the coordinator\'s welcome until rostered.',
+    '',
+    ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
+    '## Raw samples (ms, in run order)',
+    '',
+    raw,
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+const liveProfiles = new Set<Profile>();
+let broker: RunningBroker | null = null;
+let cleaning: Promise<void> | null = null;
+
+/** Closes every browser and the broker and releases node-datachannel; idempotent, never throws. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    await Promise.allSettled([...liveProfiles].map((p) => p.close()));
+    liveProfiles.clear();
+    await broker?.close().catch(() => undefined);
+    broker = null;
+    try {
+      shutdownNodeWebRtc();
+    } catch {
+      /* already released */
+    }
+  })();
+  return cleaning;
+}
+
+async function main(cfg: Config): Promise<void> {
+  const progress = (line: string) => console.error(`[bench] ${line}`);
+  const runNode = cfg.only !== 'chromium';
+  const runChromium = cfg.only !== 'node';
+  if (runChromium) {
+    // Fail early and clearly rather than after the Node part.
+    if (!existsSync(CHROMIUM_PATH)) throw new BenchError(`Chromium not found at ${CHROMIUM_PATH} (set $CHROMIUM, or use --only node)`);
+    findExtensionDir(); // throws "No built extension found … Run `npm run build` first."
+  }
+
+  const started = performance.now();
+  broker = await startTestBroker();
+  const brokerRef = broker;
+  progress(`broker on ${broker.url}`);
+
+  const samples: JoinSample[] = [];
+  const scenarios: string[] = [];
+  const notes: string[] = [];
+  let chromiumVersion = 'not run';
+
+  if (runNode) {
+    samples.push(
+      ...(await runNodeBench({
+        brokerUrl: broker.url,
+        sizes: cfg.sizes,
+        rounds: cfg.nodeRounds,
+        warmupRounds: cfg.warmup,
+        timeoutMs: cfg.timeoutMs,
+        progress,
+        brokerConnections: () => brokerRef.stats().connections,
+      })),
+    );
+    scenarios.push(...cfg.sizes.map((n) => `Node, ${n} peers`));
+    notes.push(
+      `Node: each round is a fresh room with fresh sessions; joiners join one at a time and the room settles (full mesh, safety codes ready) before the next joins. ${cfg.warmup} untimed warm-up round(s) first. Identities are made once per peer slot.`,
+    );
+  }
+  if (runChromium) {
+    const result = await runChromiumBench(
+      {
+        brokerUrl: broker.url,
+        rounds: cfg.chromiumRounds,
+        timeoutMs: cfg.timeoutMs,
+        reuseProfiles: cfg.reuseProfiles,
+        progress,
+      },
+      (p) => liveProfiles.add(p),
+    );
+    samples.push(...result.samples);
+    chromiumVersion = result.version;
+    scenarios.push('Chromium, 2 peers');
+    notes.push(
+      `Chromium: timed inside the joiner's popup (performance.now() from the "Join" click event to the DOM showing the state), so it includes popup → offscreen document → popup messaging and rendering. ${cfg.reuseProfiles ? 'The two profiles are reused across rounds.' : 'Two fresh profiles every round.'} The invite link is pasted before the clock starts.`,
+    );
+  }
+
+  const stats = broker.stats();
+  if (stats.rejectedConnections > 0 || stats.handlerErrors > 0 || Object.keys(stats.errors).length > 0) {
+    notes.push(
+      `Broker reported rejected connections ${stats.rejectedConnections}, handler errors ${stats.handlerErrors}, error frames ${JSON.stringify(stats.errors)}.`,
+    );
+  }
+  notes.push(`Broker relayed ${stats.relayed} frames over the whole run. Total wall time ${((performance.now() - started) / 1000).toFixed(0)} s.`);
+
+  const cpu = cpus();
+  const header = [
+    `Date: ${new Date().toISOString()}`,
+    `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}`,
+    `Node ${process.version}; node-datachannel ${packageVersion('node-datachannel')}; Chromium ${chromiumVersion}; playwright-core ${packageVersion('playwright-core')}`,
+    `Broker: real broker (src/broker/server.ts, default limits) in the bench process on 127.0.0.1; all peers on loopback, no STUN/TURN`,
+    `Rounds: Node ${runNode ? cfg.nodeRounds : 0} per size (sizes ${cfg.sizes.join(', ')}), Chromium ${runChromium ? cfg.chromiumRounds : 0}`,
+  ];
+  const text = report(header, samples, scenarios, notes);
+  console.log(text);
+  await writeFile(cfg.out, text);
+  progress(`wrote ${cfg.out}`);
+}
+
+let exitCode = 0;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`[bench] interrupted (${signal}); cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+try {
+  const cfg = parseConfig(process.argv.slice(2));
+  setTimeout(() => {
+    console.error(`[bench] FAILED: the run exceeded its ${cfg.deadlineMs / 1000} s deadline (--deadline-s); cleaning up`);
+    void cleanup().finally(() => process.exit(2));
+  }, cfg.deadlineMs).unref();
+  await main(cfg);
+} catch (err) {
+  exitCode = 1;
+  const message = err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  console.error(`[bench] FAILED: ${message}`);
+} finally {
+  await cleanup();
+}
+process.exit(exitCode);

@@ -1,0 +1,119 @@
+/**
+ * A hand-driven participant for adversarial tests: it speaks the real wire protocol through
+ * the engine's own PeerLink and sealing, but lets a test send anything at all, including
+ * messages an honest Session would never send.
+ */
+import { BrokerClient } from '../../src/engine/broker-client';
+import { toBase64Url } from '../../src/engine/encoding';
+import { generateIdentity, type NodeIdentity } from '../../src/agent/node/identity';
+import { createNodePeerFactory, nodeWebSocketFactory } from '../../src/agent/node/platform';
+import { parseLink } from '../../src/engine/link';
+import { PeerLink, SignalSequencer, type SignalBody } from '../../src/engine/peer-link';
+import { secureRandomBytes, systemClock, type DataChannelLike } from '../../src/engine/platform';
+import { deriveRoomKey, openBlob, sealBlob } from '../../src/engine/seal';
+import { roomSid } from '../../src/engine/sid';
+import { parseSignal, type ControlMessage } from '../../src/engine/wire';
+import { quietLog, waitFor } from './sessions';
+
+interface RawLink {
+  link: PeerLink;
+  seq: SignalSequencer;
+  received: ControlMessage[];
+}
+
+export class RawParticipant {
+  readonly peerId = toBase64Url(secureRandomBytes(16));
+  readonly links = new Map<string, RawLink>();
+  broker!: BrokerClient;
+  identity!: NodeIdentity;
+  private key!: CryptoKey;
+  private sid!: string;
+
+  static async join(roomLink: string, brokerUrl: string): Promise<RawParticipant> {
+    const p = new RawParticipant();
+    const parsed = parseLink(roomLink);
+    if (!parsed.ok) throw new Error(parsed.error);
+    p.identity = await generateIdentity();
+    p.key = await deriveRoomKey(parsed.link.roomId);
+    p.sid = roomSid(parsed.link.roomId);
+    p.broker = new BrokerClient({ url: brokerUrl, peerId: p.peerId, webSocket: nodeWebSocketFactory, clock: systemClock, log: quietLog });
+    p.broker.onMessage = (from, blob) => void p.onBlob(from, blob);
+    await p.broker.connect();
+    return p;
+  }
+
+  async coordinator(): Promise<string> {
+    const holder = await this.broker.holder(this.sid);
+    if (!holder) throw new Error('no coordinator');
+    return holder;
+  }
+
+  dial(peerId: string): RawLink {
+    return this.makeLink(peerId, 'dialer', toBase64Url(secureRandomBytes(16)));
+  }
+
+  async ready(peerId: string): Promise<RawLink> {
+    await waitFor(`raw link to ${peerId} ready`, () => !!this.links.get(peerId)?.link.ready, 20_000);
+    return this.links.get(peerId)!;
+  }
+
+  /** Raw bytes on a channel, bypassing the engine's typed senders. */
+  sendRaw(peerId: string, channel: 'control' | 'content', data: string): void {
+    const link = this.links.get(peerId)?.link as unknown as Record<string, DataChannelLike | null> | undefined;
+    const ch = link?.[channel];
+    if (!ch || ch.readyState !== 'open') throw new Error(`${channel} channel to ${peerId} is not open`);
+    ch.send(data);
+  }
+
+  /** Seal an arbitrary signaling plaintext to a peer, as this participant. */
+  async sendSealed(to: string, plaintext: string): Promise<void> {
+    this.broker.send(to, await sealBlob(this.key, { sid: this.sid, from: this.peerId, to }, plaintext, secureRandomBytes));
+  }
+
+  close(): void {
+    for (const l of this.links.values()) l.link.close('closed-by-us');
+    this.broker?.close();
+  }
+
+  private makeLink(peerId: string, role: 'dialer' | 'answerer', linkId: string): RawLink {
+    const seq = new SignalSequencer(linkId);
+    const raw: RawLink = { link: null as unknown as PeerLink, seq, received: [] };
+    raw.link = new PeerLink({
+      remotePeerId: peerId,
+      role,
+      linkId,
+      factory: createNodePeerFactory(this.identity),
+      config: { iceServers: [] },
+      clock: systemClock,
+      log: quietLog,
+      sendSignal: (body: SignalBody) => void this.sendSealed(peerId, JSON.stringify(seq.stamp(body))),
+      events: {
+        onReady: () => undefined,
+        onPhase: () => undefined,
+        onControl: (msg) => raw.received.push(msg),
+        onContent: () => undefined,
+        onDrop: () => undefined,
+        onTrack: () => undefined,
+        onClose: () => undefined,
+      },
+    });
+    this.links.set(peerId, raw);
+    return raw;
+  }
+
+  private async onBlob(from: string, blob: string): Promise<void> {
+    let plaintext: string;
+    try {
+      plaintext = await openBlob(this.key, { sid: this.sid, from, to: this.peerId }, blob);
+    } catch {
+      return;
+    }
+    const parsed = parseSignal(plaintext);
+    if (!parsed.ok) return;
+    const msg = parsed.msg;
+    let raw = this.links.get(from);
+    if (!raw && msg.k === 'desc' && msg.desc.type === 'offer') raw = this.makeLink(from, 'answerer', msg.link);
+    if (!raw || !raw.seq.accept(msg)) return;
+    raw.link.handleSignal(msg.k === 'desc' ? { k: 'desc', desc: msg.desc } : { k: 'cand', cand: msg.cand });
+  }
+}
