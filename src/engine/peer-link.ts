@@ -95,6 +95,7 @@ export class PeerLink {
   private readonly timers: unknown[] = [];
   private readyFired = false;
   private descriptionSent = false;
+  private readonly probes = new Set<() => void>();
   private readonly heldCandidates: SignalBody[] = [];
   /** Messages that raced ahead of the fingerprint read; replayed once it is known. */
   private readonly pendingControl: unknown[] = [];
@@ -150,6 +151,27 @@ export class PeerLink {
 
   sendContent(msg: ContentMessage): boolean {
     return this.sendOn(this.content, encode(msg));
+  }
+
+  /**
+   * Is the peer still answering? Sends a ping and resolves true as soon as anything arrives
+   * from it, false after `timeoutMs` of silence.
+   */
+  probe(timeoutMs: number): Promise<boolean> {
+    if (!this.ready) return Promise.resolve(false);
+    const since = this.opts.clock.now();
+    return new Promise((resolve) => {
+      const timer = this.opts.clock.setTimeout(() => {
+        this.probes.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      const waiter = (): void => {
+        this.opts.clock.clearTimeout(timer);
+        resolve(true);
+      };
+      this.probes.add(waiter);
+      this.sendControl({ kind: 'ping', at: since });
+    });
   }
 
   get ready(): boolean {
@@ -334,6 +356,8 @@ export class PeerLink {
       return;
     }
     this.lastHeard = this.opts.clock.now();
+    for (const waiter of this.probes) waiter();
+    this.probes.clear();
     if (this.phase === 'reconnecting' && this.pc.connectionState === 'connected') this.setPhase('connected');
     const msg = parsed.msg;
     if (msg.kind === 'ping') {

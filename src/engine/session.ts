@@ -70,6 +70,8 @@ const MAX_PENDING_SIGNALS = 64;
 const REDIAL_DELAY_MS = 1_000;
 const MAX_REDIALS = 5;
 const HOLDER_LOOKUP_ATTEMPTS = 4;
+/** How long a coordinator whose claim was released may take to answer before it is replaced. */
+const COORDINATOR_PROBE_MS = 1_500;
 
 const SAS_FAILURE_TEXT: Partial<Record<string, string>> = {
   'commitment-mismatch': 'their revealed value does not match what they committed to',
@@ -369,13 +371,10 @@ export class Session {
       this.broker = broker;
       broker.onMessage = (from, blob) => void this.onBrokerMessage(from, blob);
       broker.onReleased = (sid, former) => {
-        if (sid === this.sid && former !== this.selfId) void this.onCoordinatorGone(former);
+        if (sid === this.sid && former !== this.selfId) void this.onClaimReleased(former);
       };
       broker.onDeliveryError = (to) => this.onDeliveryError(to);
-      broker.onStateChange = (state) => {
-        this.brokerState = state;
-        this.emit();
-      };
+      broker.onStateChange = (state) => this.onBrokerState(state);
       broker.onReconnected = () => void this.onBrokerReconnected();
       await broker.connect();
       this.brokerState = broker.state;
@@ -864,6 +863,19 @@ export class Session {
 
   // ---------------------------------------------------------------- migration
 
+  /**
+   * The broker says the room's claim was released. That happens when the coordinator leaves or
+   * crashes, but also when only its broker connection dropped: ask the coordinator itself
+   * before replacing it.
+   */
+  private async onClaimReleased(former: string | null): Promise<void> {
+    const coordinator = this.coordinatorId;
+    if (!coordinator || coordinator === this.selfId || (former !== null && former !== coordinator)) return;
+    const state = this.links.get(coordinator);
+    if (state && (await state.link.probe(COORDINATOR_PROBE_MS))) return; // alive; it re-claims when its broker is back
+    await this.onCoordinatorGone(coordinator);
+  }
+
   private async onCoordinatorGone(former: string | null): Promise<void> {
     if (this.migrating || this.phase !== 'connected' || this.coordinatorId === this.selfId) return;
     if (former !== null && former !== this.coordinatorId) return;
@@ -893,6 +905,17 @@ export class Session {
     } finally {
       this.migrating = false;
     }
+  }
+
+  /**
+   * Without the broker, links already up keep working but nobody new can join and a lost
+   * coordinator cannot be replaced: the call shows "reconnecting" until the broker is back.
+   */
+  private onBrokerState(state: BrokerState): void {
+    this.brokerState = state;
+    if (state === 'reconnecting' && this.phase === 'connected') this.setPhase('reconnecting');
+    else if (state === 'open' && this.phase === 'reconnecting') this.setPhase('connected');
+    else this.emit();
   }
 
   private async onBrokerReconnected(): Promise<void> {

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 const T0 = performance.now();
 const lines: string[] = [];
 const ts = () => (performance.now() - T0).toFixed(1);
+initLogger('Warning', (level, msg) => lines.push(`${ts()} ndc ${level} ${msg}`));
 const { NodePeerConnection } = await import('../../src/agent/node/peer-connection');
 const ids = new WeakMap<object, number>(); let nextId = 1;
 const idOf = (o: object) => { if (!ids.has(o)) ids.set(o, nextId++); return ids.get(o); };

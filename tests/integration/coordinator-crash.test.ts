@@ -1,0 +1,69 @@
+/**
+ * The coordinator's process dies without a goodbye. The broker releases its claim when the
+ * socket drops; the members find it silent, one of them claims the room and the call goes on.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { afterAll, describe, expect, it } from 'vitest';
+import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
+import type { RunningBroker } from '../../src/broker/server';
+import { leaveAll, makePeer, startTestBroker, waitFor, waitForMesh, type TestPeer } from './sessions';
+
+const peers: TestPeer[] = [];
+let broker: RunningBroker | null = null;
+let child: ChildProcess | null = null;
+
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  await leaveAll(peers);
+  await broker?.close();
+  shutdownNodeWebRtc();
+});
+
+async function startCoordinatorProcess(brokerUrl: string): Promise<{ link: string; peerId: string }> {
+  child = spawn(process.execPath, ['--import', 'tsx', 'tests/integration/fixtures/coordinator-process.ts', brokerUrl, 'Crashy'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => (out += d));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('\n')) {
+    if (Date.now() > deadline) throw new Error('the coordinator process did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return JSON.parse(out.split('\n')[0]!) as { link: string; peerId: string };
+}
+
+describe('a coordinator crash', () => {
+  it('is replaced by a member, with the remaining roster intact', async () => {
+    broker = await startTestBroker();
+    const { link, peerId: crashyId } = await startCoordinatorProcess(broker.url);
+    const b = await makePeer('Bea');
+    const c = await makePeer('Cid');
+    peers.push(b, c);
+    await b.session.dispatch({ op: 'join', name: 'Bea', link, brokerUrl: broker.url });
+    await c.session.dispatch({ op: 'join', name: 'Cid', link, brokerUrl: broker.url });
+    await waitFor('a mesh with the coordinator', () =>
+      [b, c].every((p) => p.view().members.length === 2 && p.view().members.every((m) => m.link === 'connected')),
+    );
+    expect(b.view().members.find((m) => m.peerId === crashyId)?.isCoordinator).toBe(true);
+
+    child!.kill('SIGKILL');
+    await once(child!, 'exit');
+    await waitFor(
+      'a new coordinator among the survivors',
+      () =>
+        [b, c].filter((p) => p.view().self!.isCoordinator).length === 1 &&
+        [b, c].every((p) => p.view().members.length === 1 && !p.view().members.some((m) => m.peerId === crashyId)),
+      20_000,
+      () => [b, c].map((p) => ({ self: p.view().self, members: p.view().members })),
+    );
+    await waitForMesh([b, c]);
+    // The new coordinator admits a newcomer.
+    const d = await makePeer('Dot');
+    peers.push(d);
+    await d.session.dispatch({ op: 'join', name: 'Dot', link, brokerUrl: broker.url });
+    await waitForMesh([b, c, d]);
+  });
+});
