@@ -102,7 +102,8 @@ export function describeSafetyCode(member: Pick<MemberView, 'sas' | 'sasPhase'>)
 export function describeTrust(trust: TrustState): { label: string; tone: Tone } | null {
   switch (trust) {
     case 'verified':
-      return { label: 'Verified', tone: 'good' };
+      // Pins are keyed by display name until cert-bound identity exists: say so.
+      return { label: 'Verified (by name)', tone: 'good' };
     case 'key-changed':
       return { label: 'Key changed!', tone: 'bad' };
     case 'unverified':

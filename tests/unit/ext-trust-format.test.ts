@@ -108,7 +108,7 @@ describe('view formatting', () => {
 
   it('badges trust, with a loud key change', () => {
     expect(describeTrust('unverified')).toBeNull();
-    expect(describeTrust('verified')).toEqual({ label: 'Verified', tone: 'good' });
+    expect(describeTrust('verified')).toEqual({ label: 'Verified (by name)', tone: 'good' });
     expect(describeTrust('key-changed')).toEqual({ label: 'Key changed!', tone: 'bad' });
   });
 
