@@ -9,6 +9,7 @@
  * Platform-neutral: no Node or browser imports.
  */
 
+import { toBase64Url } from './encoding';
 export const BROKER_PROTOCOL_VERSION = 1 as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -122,32 +123,11 @@ export function logPrefix(id: string): string {
   return id.slice(0, 6);
 }
 
-const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-
-/** base64url without padding; used to make peer ids from 16 random bytes. */
-export function base64url(bytes: Uint8Array): string {
-  let out = '';
-  let i = 0;
-  for (; i + 2 < bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64URL[(n >> 18) & 63]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]! + B64URL[n & 63]!;
-  }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += B64URL[(n >> 18) & 63]! + B64URL[(n >> 12) & 63]!;
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64URL[(n >> 18) & 63]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]!;
-  }
-  return out;
-}
-
 /** A fresh ephemeral peer id from a CSPRNG. */
 export function newPeerId(randomBytes: (n: number) => Uint8Array): string {
   const bytes = randomBytes(16);
   if (bytes.length !== 16) throw new Error('randomBytes returned the wrong length');
-  return base64url(bytes);
+  return toBase64Url(bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

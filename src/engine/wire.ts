@@ -5,6 +5,7 @@
  */
 import type { MediaLane, ParticipantKind } from './session-api';
 import { MAX_CHAT_LENGTH, MAX_NAME_LENGTH } from './session-api';
+import { isPeerId } from './broker-protocol';
 
 export const WIRE_VERSION = 1;
 /** Control-channel messages are small: presence, roster, safety code, liveness. */
@@ -94,13 +95,10 @@ function int(o: Obj, key: string, min: number, max: number): number {
   return v;
 }
 
-const PEER_ID = /^[A-Za-z0-9_-]{22}$/;
 const FINGERPRINT = /^[0-9a-f]{2}(:[0-9a-f]{2}){31}$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
-export function isPeerId(v: unknown): v is string {
-  return typeof v === 'string' && PEER_ID.test(v);
-}
+export { isPeerId };
 
 function peerId(o: Obj, key: string): string {
   const v = o[key];

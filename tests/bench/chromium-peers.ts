@@ -6,14 +6,14 @@
  * The timing happens inside B's popup, on the page's own `performance.now()`: a capturing click
  * listener notes the moment "Join" is clicked, and a MutationObserver notes when the call state
  * first reads "Connected" (rostered) and when every "Participants" item reads connected (all
- * links open). So Playwright's round trips do not blur the figures; Node only polls for the
+ * links open); also when the "Signaling broker" pill first reads open. So Playwright's round trips do not blur the figures; Node only polls for the
  * result.
  */
 import { performance } from 'node:perf_hooks';
 import type { Page } from 'playwright-core';
 import { launchProfiles, withTimeout, type Profile } from '../../scripts/lib/browser';
 import { joinCall, participantSummaries, readParticipant, setBrokerUrl, setName, startCall } from '../../scripts/lib/popup';
-import { BenchError, type JoinSample } from './sample';
+import { BenchError, JoinFailure, type FailureBudget, type JoinSample } from './sample';
 
 export interface ChromiumBenchOptions {
   brokerUrl: string;
@@ -22,6 +22,8 @@ export interface ChromiumBenchOptions {
   /** Launch two fresh profiles every round (default) or keep the first two for all rounds. */
   reuseProfiles: boolean;
   progress: (line: string) => void;
+  /** Failed rounds are recorded here and run again; it throws once too many failed. */
+  failures: FailureBudget;
 }
 
 export interface ChromiumBenchResult {
@@ -43,7 +45,7 @@ const NAME_B = 'Ben Bench';
  */
 function observerScript(expectedOthers: number): string {
   return `(() => {
-    const st = { click: null, rostered: null, allOpen: null, failed: null, expected: ${expectedOthers} };
+    const st = { click: null, brokerOpen: null, rostered: null, allOpen: null, failed: null, expected: ${expectedOthers} };
     window.__kibitzBench = st;
     const stateOf = (text) => {
       for (const s of ['reconnecting', 'connecting', 'connected', 'failed']) {
@@ -60,6 +62,8 @@ function observerScript(expectedOthers: number): string {
         st.failed = phase + ': ' + (alert ? alert.innerText : '');
         return;
       }
+      const broker = (document.querySelector('[title="Signaling broker"]')?.textContent ?? '').trim();
+      if (st.brokerOpen === null && broker === 'signaling: open') st.brokerOpen = now;
       if (phase !== 'Connected') return;
       if (st.rostered === null) st.rostered = now;
       if (st.allOpen === null) {
@@ -84,6 +88,7 @@ function observerScript(expectedOthers: number): string {
 
 interface PageTimes {
   click: number | null;
+  brokerOpen: number | null;
   rostered: number | null;
   allOpen: number | null;
   failed: string | null;
@@ -137,23 +142,23 @@ async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenc
       )
       .catch(async () => {
         const st = await popupB.evaluate(() => (window as unknown as { __kibitzBench?: PageTimes }).__kibitzBench);
-        throw new BenchError(
-          `Chromium round ${round}: B did not reach all links open within ${opts.timeoutMs} ms of clicking Join ` +
+        throw new JoinFailure(
+          `B did not reach all links open within ${opts.timeoutMs} ms of clicking Join ` +
             `(page times ${JSON.stringify(st)}; B sees ${JSON.stringify(await participantSummaries(popupB).catch(() => []))}; ` +
             `A sees ${JSON.stringify(await participantSummaries(popupA).catch(() => []))}; ` +
-            `console A: ${a.console.format()}; console B: ${b.console.format()})`,
+            `console A: ${a.console.format().slice(-1500)}; console B: ${b.console.format().slice(-1500)})`,
         );
       });
     const st = (await handle.jsonValue()) as PageTimes;
     await handle.dispose();
-    if (st.failed !== null) throw new BenchError(`Chromium round ${round}: B's join failed: ${st.failed}`);
+    if (st.failed !== null) throw new JoinFailure(`B's join failed: ${st.failed}`);
     if (st.click === null || st.rostered === null || st.allOpen === null) {
       throw new BenchError(`Chromium round ${round}: incomplete page timings ${JSON.stringify(st)}`);
     }
     // Untimed: the call is fully up on A's side too before both leave.
     const deadline = performance.now() + opts.timeoutMs;
     while ((await readParticipant(popupA, NAME_B))?.state !== 'connected') {
-      if (performance.now() > deadline) throw new BenchError(`Chromium round ${round}: A never listed B as connected`);
+      if (performance.now() > deadline) throw new JoinFailure('A never listed B as connected');
       await popupA.waitForTimeout(100);
     }
     return {
@@ -163,6 +168,7 @@ async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenc
       others: 1,
       rosteredMs: st.rostered - st.click,
       allLinksOpenMs: st.allOpen - st.click,
+      ...(st.brokerOpen !== null && st.brokerOpen <= st.rostered ? { brokerOpenMs: st.brokerOpen - st.click } : {}),
     };
   } finally {
     await leave(popupB);
@@ -183,8 +189,10 @@ export async function runChromiumBench(opts: ChromiumBenchOptions, track: (p: Pr
     opts.progress(`chromium: two profiles launched in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return profiles;
   };
+  let attempt = 0;
   try {
-    for (let round = 1; round <= opts.rounds; round++) {
+    for (let round = 1; round <= opts.rounds; ) {
+      attempt++;
       const profiles: Profile[] = kept ?? (await launch());
       if (opts.reuseProfiles) kept = profiles;
       const [a, b] = profiles as [Profile, Profile];
@@ -195,6 +203,11 @@ export async function runChromiumBench(opts: ChromiumBenchOptions, track: (p: Pr
         opts.progress(
           `chromium: round ${round}: rostered ${sample.rosteredMs.toFixed(0)} ms, all links open ${sample.allLinksOpenMs.toFixed(0)} ms`,
         );
+        round++;
+      } catch (err) {
+        if (!(err instanceof JoinFailure)) throw err;
+        opts.progress(`chromium: attempt ${attempt} FAILED (round discarded, run again): ${err.message}`);
+        opts.failures.record({ scenario: SCENARIO, attempt, reason: err.message });
       } finally {
         if (!opts.reuseProfiles) await closeAll(profiles);
       }

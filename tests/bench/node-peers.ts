@@ -16,7 +16,7 @@ import type { PeerFactory, Platform, RtcPeerLike } from '../../src/engine/platfo
 import { Session } from '../../src/engine/session';
 import type { SessionView } from '../../src/engine/session-api';
 import { leaveAll, meshReady, quietLog, waitFor, type TestPeer } from '../integration/sessions';
-import { BenchError, type JoinSample } from './sample';
+import { JoinFailure, type FailureBudget, type JoinSample } from './sample';
 
 export interface NodeBenchOptions {
   brokerUrl: string;
@@ -30,6 +30,8 @@ export interface NodeBenchOptions {
   progress: (line: string) => void;
   /** Broker connections still open (to wait for a clean slate between rounds). */
   brokerConnections: () => number;
+  /** Failed rounds are recorded here and run again; it throws once too many failed. */
+  failures: FailureBudget;
 }
 
 /** When the joiner dialled its first peer (the coordinator) and when that connection came up. */
@@ -108,9 +110,10 @@ function timeJoin(
   brokerUrl: string,
   others: number,
   timeoutMs: number,
-): Promise<{ t0: number; rosteredAt: number; allOpenAt: number }> {
+): Promise<{ t0: number; brokerOpenAt: number | null; rosteredAt: number; allOpenAt: number }> {
   return new Promise((resolve, reject) => {
     let t0 = 0;
+    let brokerOpenAt: number | null = null;
     let rosteredAt: number | null = null;
     let settled = false;
     let last: SessionView | null = null;
@@ -120,12 +123,12 @@ function timeJoin(
       clearTimeout(timer);
       unsubscribe();
       if (err) reject(err);
-      else resolve({ t0, rosteredAt: rosteredAt!, allOpenAt: allOpenAt! });
+      else resolve({ t0, brokerOpenAt, rosteredAt: rosteredAt!, allOpenAt: allOpenAt! });
     };
     const timer = setTimeout(() => {
       const v = last ?? peer.view();
       finish(
-        new BenchError(
+        new JoinFailure(
           `${peer.name} did not reach ${rosteredAt === null ? "phase 'connected'" : `links 'connected' to all ${others} others`} ` +
             `within ${timeoutMs} ms of joining (phase ${v.phase}${v.reason ? `: ${v.reason}` : ''}; members ` +
             `${JSON.stringify(v.members.map((m) => `${m.name}:${m.link}`))})`,
@@ -135,8 +138,9 @@ function timeJoin(
     const unsubscribe = peer.session.subscribe((v) => {
       const now = performance.now();
       last = v;
+      if (v.broker === 'open') brokerOpenAt ??= now;
       if (v.phase === 'failed' || v.phase === 'ended') {
-        finish(new BenchError(`${peer.name}'s join ended in phase '${v.phase}': ${v.reason ?? 'no reason given'}`));
+        finish(new JoinFailure(`${peer.name}'s join ended in phase '${v.phase}': ${v.reason ?? 'no reason given'}`));
         return;
       }
       if (v.phase !== 'connected') return;
@@ -145,7 +149,7 @@ function timeJoin(
     });
     t0 = performance.now();
     peer.session.dispatch({ op: 'join', name: peer.name, link, brokerUrl }).catch((err: unknown) => {
-      finish(new BenchError(`${peer.name}: join was refused: ${err instanceof Error ? err.message : String(err)}`));
+      finish(new JoinFailure(`${peer.name}: join was refused: ${err instanceof Error ? err.message : String(err)}`));
     });
   });
 }
@@ -166,12 +170,12 @@ async function runRoom(
     await host.session.dispatch({ op: 'start', name: host.name, brokerUrl: opts.brokerUrl });
     const link = host.view().roomLink;
     if (host.view().phase !== 'connected' || !link) {
-      throw new BenchError(`the coordinator could not start a call: ${host.view().reason ?? host.view().phase}`);
+      throw new JoinFailure(`the coordinator could not start a call: ${host.view().reason ?? host.view().phase}`);
     }
     for (let i = 1; i < size; i++) {
       const joiner = makeBenchPeer(`Peer ${i + 1}`, identities[i]!);
       peers.push(joiner);
-      const { t0, rosteredAt, allOpenAt } = await timeJoin(joiner, link, opts.brokerUrl, i, opts.timeoutMs);
+      const { t0, brokerOpenAt, rosteredAt, allOpenAt } = await timeJoin(joiner, link, opts.brokerUrl, i, opts.timeoutMs);
       const { firstDialAt, firstConnectedAt } = joiner.probe;
       samples.push({
         scenario,
@@ -180,6 +184,7 @@ async function runRoom(
         others: i,
         rosteredMs: rosteredAt - t0,
         allLinksOpenMs: allOpenAt - t0,
+        ...(brokerOpenAt !== null ? { brokerOpenMs: brokerOpenAt - t0 } : {}),
         ...(firstDialAt !== null && firstConnectedAt !== null && firstConnectedAt <= rosteredAt
           ? {
               breakdown: {
@@ -193,11 +198,13 @@ async function runRoom(
       // Untimed: let the whole room settle before the next joiner goes.
       const room = [...peers];
       await waitFor(
-        `a settled mesh of ${room.length} (${scenario}, round ${round})`,
+        `a settled mesh of ${room.length}`,
         () => room.every((p) => meshReady(p, room.filter((o) => o !== p))),
         opts.timeoutMs,
         () => describeRoom(room),
-      );
+      ).catch((err: unknown) => {
+        throw new JoinFailure(err instanceof Error ? err.message : String(err));
+      });
     }
     return samples;
   } finally {
@@ -216,7 +223,11 @@ export async function runNodeBench(opts: NodeBenchOptions): Promise<JoinSample[]
   opts.progress(`node: ${slots} identities generated in ${(performance.now() - t).toFixed(0)} ms`);
 
   for (let w = 1; w <= opts.warmupRounds; w++) {
-    await runRoom('warm-up', w, identities, 2, opts);
+    // A failed warm-up costs nothing but time; it is not counted against the budget.
+    await runRoom('warm-up', w, identities, 2, opts).catch((err: unknown) => {
+      if (!(err instanceof JoinFailure)) throw err;
+      opts.progress(`node: warm-up round ${w} failed (ignored): ${err.message}`);
+    });
   }
   if (opts.warmupRounds > 0) opts.progress(`node: ${opts.warmupRounds} warm-up round(s) done (not counted)`);
 
@@ -224,10 +235,19 @@ export async function runNodeBench(opts: NodeBenchOptions): Promise<JoinSample[]
   for (const size of opts.sizes) {
     const scenario = `Node, ${size} peers`;
     const started = performance.now();
-    for (let round = 1; round <= opts.rounds; round++) {
-      samples.push(...(await runRoom(scenario, round, identities, size, opts)));
+    let attempt = 0;
+    for (let round = 1; round <= opts.rounds; ) {
+      attempt++;
+      try {
+        samples.push(...(await runRoom(scenario, round, identities, size, opts)));
+        round++;
+      } catch (err) {
+        if (!(err instanceof JoinFailure)) throw err;
+        opts.progress(`node: ${scenario}, attempt ${attempt} FAILED (round discarded, run again): ${err.message}`);
+        opts.failures.record({ scenario, attempt, reason: err.message });
+      }
     }
-    opts.progress(`node: ${scenario}: ${opts.rounds} rounds in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    opts.progress(`node: ${scenario}: ${opts.rounds} rounds (${attempt} attempts) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
   return samples;
 }

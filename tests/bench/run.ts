@@ -12,8 +12,14 @@
  *
  *   npm run bench -- [--rounds N] [--node-rounds N] [--chromium-rounds N] [--only node|chromium]
  *                    [--sizes 2,4,6] [--warmup N] [--timeout-ms MS] [--reuse-profiles] [--out FILE]
+ *                    [--max-failures N] [--deadline-s S]
  * Environment equivalents: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_ONLY,
- * BENCH_SIZES, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_REUSE_PROFILES=1, BENCH_OUT.
+ * BENCH_SIZES, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_REUSE_PROFILES=1, BENCH_OUT,
+ * BENCH_MAX_FAILURES, BENCH_DEADLINE_S.
+ *
+ * A round whose call does not come up (join failed, or a step timed out) is a finding about the
+ * engine, not a harness error: it is listed in the report, discarded and run again, up to
+ * --max-failures; beyond that the run fails.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -27,7 +33,7 @@ import { CHROMIUM_PATH, findExtensionDir, REPO_ROOT, type Profile } from '../../
 import { startTestBroker } from '../integration/sessions';
 import { runChromiumBench } from './chromium-peers';
 import { runNodeBench } from './node-peers';
-import { BenchError, type JoinSample } from './sample';
+import { BenchError, FailureBudget, type FailedRound, type JoinSample } from './sample';
 import { markdownTable, median, ms, percentile } from './stats';
 
 interface Config {
@@ -39,6 +45,8 @@ interface Config {
   timeoutMs: number;
   reuseProfiles: boolean;
   out: string;
+  /** Failed rounds tolerated (each is recorded, discarded and run again) before giving up. */
+  maxFailures: number;
   /** Whole-run watchdog. */
   deadlineMs: number;
 }
@@ -53,9 +61,10 @@ const USAGE = `usage: npm run bench -- [options]
   --timeout-ms MS      limit per join or settle step (default 30000)
   --reuse-profiles     keep the two Chromium profiles across rounds (default: fresh every round)
   --out FILE           report file (default bench-results.md in the repository root)
+  --max-failures N     failed rounds tolerated, each reported and run again (default 5)
   --deadline-s S       give up (and clean up) after S seconds (default 600)
 Environment: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_ONLY, BENCH_SIZES,
-BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_REUSE_PROFILES=1, BENCH_OUT, BENCH_DEADLINE_S.`;
+BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_REUSE_PROFILES=1, BENCH_OUT, BENCH_MAX_FAILURES, BENCH_DEADLINE_S.`;
 
 function positiveInt(what: string, raw: string | undefined, fallback: number, min = 1): number {
   if (raw === undefined || raw === '') return fallback;
@@ -77,6 +86,7 @@ function parseConfig(argv: string[]): Config {
       'timeout-ms': { type: 'string' },
       'reuse-profiles': { type: 'boolean' },
       out: { type: 'string' },
+      'max-failures': { type: 'string' },
       'deadline-s': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -105,6 +115,7 @@ function parseConfig(argv: string[]): Config {
     timeoutMs: positiveInt('--timeout-ms', values['timeout-ms'] ?? env.BENCH_TIMEOUT_MS, 30_000, 1000),
     reuseProfiles: values['reuse-profiles'] ?? env.BENCH_REUSE_PROFILES === '1',
     out: out.startsWith('/') ? out : join(REPO_ROOT, out),
+    maxFailures: positiveInt('--max-failures', values['max-failures'] ?? env.BENCH_MAX_FAILURES, 5, 0),
     deadlineMs: positiveInt('--deadline-s', values['deadline-s'] ?? env.BENCH_DEADLINE_S, 600) * 1000,
   };
 }
@@ -121,13 +132,14 @@ function packageVersion(name: string): string {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-function summaryRows(samples: JoinSample[], scenarios: string[]): string[][] {
+function summaryRows(samples: JoinSample[], scenarios: string[], failures: FailedRound[]): string[][] {
   return scenarios.map((scenario) => {
     const s = samples.filter((x) => x.scenario === scenario);
     const rounds = new Set(s.map((x) => x.round)).size;
     const r = s.map((x) => x.rosteredMs);
     const a = s.map((x) => x.allLinksOpenMs);
-    return [scenario, `${s.length} (${rounds} rounds)`, ms(median(r)), ms(percentile(r, 95)), ms(median(a)), ms(percentile(a, 95))];
+    const failed = failures.filter((f) => f.scenario === scenario).length;
+    return [scenario, `${s.length} (${rounds} rounds)`, ms(median(r)), ms(percentile(r, 95)), ms(median(a)), ms(percentile(a, 95)), String(failed)];
   });
 }
 
@@ -148,6 +160,7 @@ function detailRows(samples: JoinSample[], scenarios: string[]): string[][] {
         ms(Math.max(...p.map((x) => x.rosteredMs))),
         ms(median(p.map((x) => x.allLinksOpenMs))),
         ms(Math.max(...p.map((x) => x.allLinksOpenMs))),
+        ms(median(p.flatMap((x) => (x.brokerOpenMs === undefined ? [] : [x.brokerOpenMs])))),
         med((v) => v.signalingMs),
         med((v) => v.transportMs),
         med((v) => v.admissionMs),
@@ -157,16 +170,17 @@ function detailRows(samples: JoinSample[], scenarios: string[]): string[][] {
   return rows;
 }
 
-function report(header: string[], samples: JoinSample[], scenarios: string[], notes: string[]): string {
+function report(header: string[], samples: JoinSample[], scenarios: string[], notes: string[], failures: FailedRound[]): string {
   const summary = markdownTable(
-    ['Scenario', 'Samples (joins)', 'Join→rostered median ms', 'Join→rostered p95 ms', 'Join→all links open median ms', 'Join→all links open p95 ms'],
-    summaryRows(samples, scenarios),
-    [false, true, true, true, true, true],
+    ['Scenario', 'Samples (joins)', 'Join→rostered median ms', 'Join→rostered p95 ms', 'Join→all links open median ms', 'Join→all links open p95 ms', 'Failed rounds'],
+    summaryRows(samples, scenarios, failures),
+    [false, true, true, true, true, true, true],
   );
+  const failureList = failures.map((f) => `- ${f.scenario}, attempt ${f.attempt}: ${oneLine(f.reason, 400)}`);
   const detail = markdownTable(
-    ['Scenario', 'Joiner', 'n', 'Rostered median', 'Rostered max', 'All open median', 'All open max', 'Broker+lookup median', 'ICE+DTLS median', 'Hello→welcome median'],
+    ['Scenario', 'Joiner', 'n', 'Rostered median', 'Rostered max', 'All open median', 'All open max', 'Broker open median', 'Broker+lookup median', 'ICE+DTLS median', 'Hello→welcome median'],
     detailRows(samples, scenarios),
-    [false, false, true, true, true, true, true, true, true, true],
+    [false, false, true, true, true, true, true, true, true, true, true],
   );
   const raw = scenarios
     .map((scenario) => {
@@ -183,15 +197,18 @@ function report(header: string[], samples: JoinSample[], scenarios: string[], no
     '',
     summary,
     '',
-    'p95 is nearest-rank: with fewer than 20 samples it is the largest sample.',
+    'p95 is nearest-rank: with fewer than 20 samples it is the largest sample. Samples come from complete',
+    'rounds only; a failed round (the call did not come up) is counted under "Failed rounds", discarded and run again.',
     '',
+    ...(failureList.length ? ['## Failed rounds', '', ...failureList, ''] : []),
     '## Per joiner position (ms)',
     '',
     detail,
     '',
-    'Breakdown columns (Node only) split join→rostered: broker connect, watch and holder lookup until the',
-    'coordinator is dialled; offer/answer, ICE and DTLS until that peer connection is connected; data',
-    'channels, hello and the coordinator\'s welcome until rostered.',
+    '"Broker open" is when the joiner\'s view first shows its broker connection open (Chromium: the popup\'s',
+    '"signaling: open" pill). The last three columns (Node only) split join→rostered: broker connect, watch',
+    'and holder lookup until the coordinator is dialled; offer/answer, ICE and DTLS until that peer',
+    'connection is connected; data channels, hello and the coordinator\'s welcome until rostered.',
     '',
     ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
     '## Raw samples (ms, in run order)',
@@ -199,6 +216,11 @@ function report(header: string[], samples: JoinSample[], scenarios: string[], no
     raw,
     '',
   ].join('\n');
+}
+
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,6 +261,7 @@ async function main(cfg: Config): Promise<void> {
   const brokerRef = broker;
   progress(`broker on ${broker.url}`);
 
+  const failures = new FailureBudget(cfg.maxFailures);
   const samples: JoinSample[] = [];
   const scenarios: string[] = [];
   const notes: string[] = [];
@@ -254,6 +277,7 @@ async function main(cfg: Config): Promise<void> {
         timeoutMs: cfg.timeoutMs,
         progress,
         brokerConnections: () => brokerRef.stats().connections,
+        failures,
       })),
     );
     scenarios.push(...cfg.sizes.map((n) => `Node, ${n} peers`));
@@ -269,6 +293,7 @@ async function main(cfg: Config): Promise<void> {
         timeoutMs: cfg.timeoutMs,
         reuseProfiles: cfg.reuseProfiles,
         progress,
+        failures,
       },
       (p) => liveProfiles.add(p),
     );
@@ -296,10 +321,15 @@ async function main(cfg: Config): Promise<void> {
     `Broker: real broker (src/broker/server.ts, default limits) in the bench process on 127.0.0.1; all peers on loopback, no STUN/TURN`,
     `Rounds: Node ${runNode ? cfg.nodeRounds : 0} per size (sizes ${cfg.sizes.join(', ')}), Chromium ${runChromium ? cfg.chromiumRounds : 0}`,
   ];
-  const text = report(header, samples, scenarios, notes);
+  const text = report(header, samples, scenarios, notes, failures.failures);
   console.log(text);
   await writeFile(cfg.out, text);
   progress(`wrote ${cfg.out}`);
+  if (failures.failures.length > 0) {
+    progress(
+      `WARNING: ${failures.failures.length} round(s) failed and were run again (within --max-failures ${cfg.maxFailures}); see "Failed rounds" in the report`,
+    );
+  }
 }
 
 let exitCode = 0;

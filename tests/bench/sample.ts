@@ -12,6 +12,8 @@ export interface JoinSample {
   rosteredMs: number;
   /** ms from the same start until every other member shows link 'connected' to the joiner. */
   allLinksOpenMs: number;
+  /** ms from the same start until the joiner's view shows the broker connection open. */
+  brokerOpenMs?: number;
   /**
    * Where the time to rostered went (Node only): broker connect + watch + holder lookup until
    * the coordinator is dialled; offer/answer + ICE + DTLS until that peer connection is
@@ -23,4 +25,36 @@ export interface JoinSample {
 /** Thrown for anything that makes the benchmark's figures meaningless; run.ts exits non-zero. */
 export class BenchError extends Error {
   override name = 'BenchError';
+}
+
+/**
+ * A join or a room that did not come up (the call failed, or a step timed out): a result about
+ * the system under test, not a harness error. The round is discarded and run again, within the
+ * failure budget.
+ */
+export class JoinFailure extends Error {
+  override name = 'JoinFailure';
+}
+
+export interface FailedRound {
+  scenario: string;
+  /** Attempt number within the scenario (1-based). */
+  attempt: number;
+  reason: string;
+}
+
+/** Failed rounds so far; `record` throws a BenchError once more than `budget` have failed. */
+export class FailureBudget {
+  readonly failures: FailedRound[] = [];
+  constructor(readonly budget: number) {}
+
+  record(failure: FailedRound): void {
+    this.failures.push(failure);
+    if (this.failures.length > this.budget) {
+      throw new BenchError(
+        `${this.failures.length} rounds failed, more than the budget of ${this.budget} (--max-failures):\n` +
+          this.failures.map((f) => `  - ${f.scenario}, attempt ${f.attempt}: ${f.reason}`).join('\n'),
+      );
+    }
+  }
 }

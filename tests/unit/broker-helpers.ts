@@ -5,12 +5,12 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocket, type ClientOptions } from 'ws';
-import { base64url, type ServerFrame } from '../../src/engine/broker-protocol';
+import type { ServerFrame } from '../../src/engine/broker-protocol';
 import type { Logger, WebSocketFactory, WebSocketLike } from '../../src/engine/platform';
 import { startBroker, type BrokerOptions, type RunningBroker, type TapEvent } from '../../src/broker/server';
 
 export function peerId(): string {
-  return base64url(randomBytes(16));
+  return randomBytes(16).toString('base64url');
 }
 
 export function sidOf(roomId: string): string {
