@@ -50,7 +50,8 @@ export type LinkCloseReason =
   | 'fingerprint-unreadable'
   | 'fingerprint-mismatch'
   | 'replaced'
-  | 'protocol';
+  | 'protocol'
+  | 'delivery-failed';
 
 export interface PeerLinkEvents {
   onReady(fingerprint: string): void;

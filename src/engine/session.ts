@@ -73,6 +73,19 @@ const HOLDER_LOOKUP_ATTEMPTS = 4;
 /** How long a coordinator whose claim was released may take to answer before it is replaced. */
 const COORDINATOR_PROBE_MS = 1_500;
 
+const LINK_CLOSE_TEXT: Record<LinkCloseReason, string> = {
+  left: 'the other side closed it',
+  'closed-by-us': 'closed here',
+  failed: 'the connection failed',
+  timeout: 'no answer in time',
+  silent: 'the other side went silent',
+  'fingerprint-unreadable': 'its certificate could not be read',
+  'fingerprint-mismatch': 'its certificate did not match',
+  replaced: 'replaced by a newer connection',
+  protocol: 'the other side broke the protocol',
+  'delivery-failed': 'the broker could not deliver to it',
+};
+
 const SAS_FAILURE_TEXT: Partial<Record<string, string>> = {
   'commitment-mismatch': 'their revealed value does not match what they committed to',
   'reveal-before-commit': 'they revealed before committing',
@@ -373,7 +386,7 @@ export class Session {
       broker.onReleased = (sid, former) => {
         if (sid === this.sid && former !== this.selfId) void this.onClaimReleased(former);
       };
-      broker.onDeliveryError = (to) => this.onDeliveryError(to);
+      broker.onDeliveryError = (to, code) => this.onDeliveryError(to, code);
       broker.onStateChange = (state) => this.onBrokerState(state);
       broker.onReconnected = () => void this.onBrokerReconnected();
       await broker.connect();
@@ -541,11 +554,12 @@ export class Session {
     );
   }
 
-  private onDeliveryError(to: string): void {
+  private onDeliveryError(to: string, code: string): void {
+    this.platform.log.warn('signaling not delivered', { peer: to.slice(0, 6), code });
     const state = this.links.get(to);
     if (state && !state.link.ready && state.link.role === 'dialer') {
       // The peer has left the broker before we could reach it.
-      state.link.close('failed');
+      state.link.close('delivery-failed');
     }
   }
 
@@ -664,7 +678,7 @@ export class Session {
     if (this.phase === 'ended' || this.phase === 'failed' || this.phase === 'idle') return;
 
     if (this.phase === 'connecting' && peerId === this.coordinatorId) {
-      this.fail('Lost the connection to the call before being let in. Try joining again.');
+      this.fail(`Lost the connection to the call before being let in (${LINK_CLOSE_TEXT[reason]}). Try joining again.`);
       return;
     }
     if (this.coordinatorId === this.selfId) {

@@ -6,21 +6,27 @@
  * The timing happens inside B's popup, on the page's own `performance.now()`: a capturing click
  * listener notes the moment "Join" is clicked, and a MutationObserver notes when the call state
  * first reads "Connected" (rostered) and when every "Participants" item reads connected (all
- * links open); also when the "Signaling broker" pill first reads open. So Playwright's round trips do not blur the figures; Node only polls for the
- * result.
+ * links open); also when the "Signaling broker" pill first reads open. So Playwright's round
+ * trips do not blur the figures; Node only polls for the result.
  */
 import { performance } from 'node:perf_hooks';
 import type { Page } from 'playwright-core';
 import { launchProfiles, withTimeout, type Profile } from '../../scripts/lib/browser';
 import { joinCall, participantSummaries, readParticipant, setBrokerUrl, setName, startCall } from '../../scripts/lib/popup';
+import type { CallPhase } from '../../src/engine/session-api';
+import { describePhase } from '../../src/extension/format';
 import { BenchError, JoinFailure, type FailureBudget, type JoinSample } from './sample';
 
 export interface ChromiumBenchOptions {
   brokerUrl: string;
   rounds: number;
   timeoutMs: number;
-  /** Launch two fresh profiles every round (default) or keep the first two for all rounds. */
-  reuseProfiles: boolean;
+  /**
+   * 'fresh': two new profiles every round, so each join is the first call of a new install
+   * (cold offscreen document). 'warm': one pair of profiles for all rounds, after one untimed
+   * warm-up call, so each join is a later call of the same browser.
+   */
+  mode: 'fresh' | 'warm';
   progress: (line: string) => void;
   /** Failed rounds are recorded here and run again; it throws once too many failed. */
   failures: FailureBudget;
@@ -32,20 +38,25 @@ export interface ChromiumBenchResult {
   version: string;
 }
 
-const SCENARIO = 'Chromium, 2 peers';
+export function chromiumScenario(mode: 'fresh' | 'warm'): string {
+  return `Chromium, 2 peers (${mode === 'fresh' ? 'fresh profiles' : 'warm profiles'})`;
+}
+
 const NAME_A = 'Ada Bench';
 const NAME_B = 'Ben Bench';
 
 /**
  * Installed in B's popup before "Join" is clicked. Plain JavaScript in a string: functions
  * passed to page.evaluate from tsx-compiled code can carry helper calls that do not exist in
- * the page. Uses the same accessible hooks as scripts/lib/popup.ts: the list labelled
- * "Participants", the `call-state` pill, and the word-bounded state reading of
- * `participantState`.
+ * the page. Uses the same hooks as scripts/lib/popup.ts: the list labelled "Participants", the
+ * `call-state` pill (whose labels come from describePhase), and the word-bounded state reading
+ * of `participantState`.
  */
 function observerScript(expectedOthers: number): string {
+  const label = (phase: CallPhase) => JSON.stringify(describePhase({ phase, reason: null, broker: 'open', members: [] }).label);
   return `(() => {
-    const st = { click: null, brokerOpen: null, rostered: null, allOpen: null, failed: null, expected: ${expectedOthers} };
+    const L = { connecting: ${label('connecting')}, connected: ${label('connected')}, failed: ${label('failed')}, ended: ${label('ended')} };
+    const st = { click: null, brokerOpen: null, rostered: null, allOpen: null, failed: null, phaseAtClick: '', moved: false, expected: ${expectedOthers} };
     window.__kibitzBench = st;
     const stateOf = (text) => {
       for (const s of ['reconnecting', 'connecting', 'connected', 'failed']) {
@@ -57,14 +68,17 @@ function observerScript(expectedOthers: number): string {
       if (st.click === null) return;
       const now = performance.now();
       const phase = (document.querySelector('[data-testid="call-state"]')?.textContent ?? '').trim();
-      if (phase === 'Call failed' || phase === 'Call ended') {
-        const alert = document.querySelector('[role="alert"], .outcome');
-        st.failed = phase + ': ' + (alert ? alert.innerText : '');
+      // A reused profile's popup still shows how the previous call ended ("Call ended" or
+      // "Call failed") until this join moves it on.
+      if (phase !== st.phaseAtClick) st.moved = true;
+      if (st.moved && (phase === L.failed || phase === L.ended)) {
+        const alert = document.querySelector('[role="alert"], [role="status"]');
+        st.failed = phase + ' ' + Math.round(now - st.click) + ' ms after the click: ' + (alert ? alert.innerText : '');
         return;
       }
       const broker = (document.querySelector('[title="Signaling broker"]')?.textContent ?? '').trim();
       if (st.brokerOpen === null && broker === 'signaling: open') st.brokerOpen = now;
-      if (phase !== 'Connected') return;
+      if (phase !== L.connected) return;
       if (st.rostered === null) st.rostered = now;
       if (st.allOpen === null) {
         const items = [...document.querySelectorAll('ul[aria-label="Participants"] > li')];
@@ -78,6 +92,7 @@ function observerScript(expectedOthers: number): string {
       const button = e.target && e.target.closest ? e.target.closest('button') : null;
       if (st.click === null && button && button.textContent.trim() === 'Join') {
         st.click = performance.now();
+        st.phaseAtClick = (document.querySelector('[data-testid="call-state"]')?.textContent ?? '').trim();
         queueMicrotask(check);
       }
     }, true);
@@ -125,6 +140,7 @@ async function browserVersion(profile: Profile): Promise<string> {
 
 /** One call: A starts, B joins (timed), both leave. */
 async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenchOptions): Promise<JoinSample> {
+  const scenario = chromiumScenario(opts.mode);
   const popupA = await preparePopup(a, NAME_A, opts.brokerUrl);
   const popupB = await preparePopup(b, NAME_B, opts.brokerUrl);
   try {
@@ -146,12 +162,16 @@ async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenc
           `B did not reach all links open within ${opts.timeoutMs} ms of clicking Join ` +
             `(page times ${JSON.stringify(st)}; B sees ${JSON.stringify(await participantSummaries(popupB).catch(() => []))}; ` +
             `A sees ${JSON.stringify(await participantSummaries(popupA).catch(() => []))}; ` +
-            `console A: ${a.console.format().slice(-1500)}; console B: ${b.console.format().slice(-1500)})`,
+            `errors in A: ${consoleErrors(a)}; errors in B: ${consoleErrors(b)})`,
         );
       });
     const st = (await handle.jsonValue()) as PageTimes;
     await handle.dispose();
-    if (st.failed !== null) throw new JoinFailure(`B's join failed: ${st.failed}`);
+    if (st.failed !== null) {
+      throw new JoinFailure(
+        `B's join failed: ${st.failed.replace(/\s+/g, ' ')} (errors in A: ${consoleErrors(a)}; errors in B: ${consoleErrors(b)})`,
+      );
+    }
     if (st.click === null || st.rostered === null || st.allOpen === null) {
       throw new BenchError(`Chromium round ${round}: incomplete page timings ${JSON.stringify(st)}`);
     }
@@ -162,7 +182,7 @@ async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenc
       await popupA.waitForTimeout(100);
     }
     return {
-      scenario: SCENARIO,
+      scenario,
       round,
       position: 1,
       others: 1,
@@ -179,43 +199,59 @@ async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenc
 }
 
 export async function runChromiumBench(opts: ChromiumBenchOptions, track: (p: Profile) => void): Promise<ChromiumBenchResult> {
+  const scenario = chromiumScenario(opts.mode);
   const samples: JoinSample[] = [];
   let version = 'unknown';
   let kept: Profile[] | null = null;
   const launch = async (): Promise<Profile[]> => {
     const started = performance.now();
-    const profiles = await launchProfiles('bench-A', 'bench-B');
+    const profiles = await launchProfiles(`bench-${opts.mode}-A`, `bench-${opts.mode}-B`);
     profiles.forEach(track);
-    opts.progress(`chromium: two profiles launched in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    opts.progress(`chromium (${opts.mode}): two profiles launched in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    if (version === 'unknown') version = await browserVersion(profiles[0]!).catch(() => 'unknown');
     return profiles;
   };
   let attempt = 0;
   try {
+    if (opts.mode === 'warm') {
+      kept = await launch();
+      const [a, b] = kept as [Profile, Profile];
+      await runCall(a, b, 0, opts).then(
+        () => opts.progress('chromium (warm): warm-up call done (not counted)'),
+        (err: unknown) => {
+          if (!(err instanceof JoinFailure)) throw err;
+          opts.progress(`chromium (warm): warm-up call failed (ignored): ${err.message}`);
+        },
+      );
+    }
     for (let round = 1; round <= opts.rounds; ) {
       attempt++;
       const profiles: Profile[] = kept ?? (await launch());
-      if (opts.reuseProfiles) kept = profiles;
       const [a, b] = profiles as [Profile, Profile];
-      if (version === 'unknown') version = await browserVersion(a).catch(() => 'unknown');
       try {
         const sample = await runCall(a, b, round, opts);
         samples.push(sample);
         opts.progress(
-          `chromium: round ${round}: rostered ${sample.rosteredMs.toFixed(0)} ms, all links open ${sample.allLinksOpenMs.toFixed(0)} ms`,
+          `chromium (${opts.mode}): round ${round}: rostered ${sample.rosteredMs.toFixed(0)} ms, all links open ${sample.allLinksOpenMs.toFixed(0)} ms`,
         );
         round++;
       } catch (err) {
         if (!(err instanceof JoinFailure)) throw err;
-        opts.progress(`chromium: attempt ${attempt} FAILED (round discarded, run again): ${err.message}`);
-        opts.failures.record({ scenario: SCENARIO, attempt, reason: err.message });
+        opts.progress(`chromium (${opts.mode}): attempt ${attempt} FAILED (round discarded, run again): ${err.message}`);
+        opts.failures.record({ scenario, attempt, reason: err.message });
       } finally {
-        if (!opts.reuseProfiles) await closeAll(profiles);
+        if (!kept) await closeAll(profiles);
       }
     }
   } finally {
     if (kept) await closeAll(kept);
   }
   return { samples, version };
+}
+
+/** The extension's recent console errors and exceptions in one profile (not harness warnings). */
+function consoleErrors(profile: Profile): string {
+  return profile.console.format(['error', 'exception']).slice(-1500);
 }
 
 async function closeAll(profiles: Profile[]): Promise<void> {

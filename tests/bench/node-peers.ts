@@ -34,6 +34,16 @@ export interface NodeBenchOptions {
   failures: FailureBudget;
 }
 
+/** Sessions of the room in progress, so an interrupted run can still leave them before exiting. */
+const liveRoom = new Set<TestPeer>();
+
+/** Leaves every session of an unfinished room (for interrupts and the watchdog); never throws. */
+export async function leaveLiveSessions(): Promise<void> {
+  const peers = [...liveRoom];
+  liveRoom.clear();
+  await leaveAll(peers);
+}
+
 /** When the joiner dialled its first peer (the coordinator) and when that connection came up. */
 interface DialProbe {
   firstDialAt: number | null;
@@ -46,16 +56,14 @@ interface BenchPeer extends TestPeer {
 
 /**
  * A session on the Node platform whose peer factory notes when the first peer connection is
- * created and when it reports 'connected' (ICE + DTLS done). Otherwise the same as
+ * created and when it reports 'connected' (ICE, DTLS and SCTP up). Otherwise the same as
  * `makePeer` in tests/integration/sessions.ts.
  */
 function makeBenchPeer(name: string, identity: NodeIdentity): BenchPeer {
   const base = createNodePlatform({ identity, storage: new MemoryStore(), log: quietLog });
   const probe: DialProbe = { firstDialAt: null, firstConnectedAt: null };
   const peers: PeerFactory = {
-    localFingerprint: base.peers.localFingerprint,
-    supportsMedia: base.peers.supportsMedia,
-    remoteFingerprint: (pc) => base.peers.remoteFingerprint(pc),
+    ...base.peers,
     create: (config) => {
       const pc = base.peers.create(config);
       if (probe.firstDialAt === null) {
@@ -167,6 +175,7 @@ async function runRoom(
   try {
     const host = makeBenchPeer('Peer 1', identities[0]!);
     peers.push(host);
+    liveRoom.add(host);
     await host.session.dispatch({ op: 'start', name: host.name, brokerUrl: opts.brokerUrl });
     const link = host.view().roomLink;
     if (host.view().phase !== 'connected' || !link) {
@@ -175,6 +184,7 @@ async function runRoom(
     for (let i = 1; i < size; i++) {
       const joiner = makeBenchPeer(`Peer ${i + 1}`, identities[i]!);
       peers.push(joiner);
+      liveRoom.add(joiner);
       const { t0, brokerOpenAt, rosteredAt, allOpenAt } = await timeJoin(joiner, link, opts.brokerUrl, i, opts.timeoutMs);
       const { firstDialAt, firstConnectedAt } = joiner.probe;
       samples.push({
@@ -209,6 +219,7 @@ async function runRoom(
     return samples;
   } finally {
     await leaveAll(peers);
+    for (const p of peers) liveRoom.delete(p);
     // A clean slate at the broker (every socket closed) before the next room.
     await waitFor('the broker to see every peer of the room disconnect', () => opts.brokerConnections() === 0, 10_000).catch(
       () => undefined,

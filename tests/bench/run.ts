@@ -11,17 +11,18 @@
  * in the repository root. Exit 0 on success; non-zero with a message on any failure.
  *
  *   npm run bench -- [--rounds N] [--node-rounds N] [--chromium-rounds N] [--only node|chromium]
- *                    [--sizes 2,4,6] [--warmup N] [--timeout-ms MS] [--reuse-profiles] [--out FILE]
+ *                    [--sizes 2,4,6] [--warmup N] [--timeout-ms MS] [--chromium-mode fresh|warm|both]
+ *                    [--out FILE]
  *                    [--max-failures N] [--deadline-s S]
  * Environment equivalents: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_ONLY,
- * BENCH_SIZES, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_REUSE_PROFILES=1, BENCH_OUT,
+ * BENCH_SIZES, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT,
  * BENCH_MAX_FAILURES, BENCH_DEADLINE_S.
  *
  * A round whose call does not come up (join failed, or a step timed out) is a finding about the
  * engine, not a harness error: it is listed in the report, discarded and run again, up to
  * --max-failures; beyond that the run fails.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -31,8 +32,8 @@ import type { RunningBroker } from '../../src/broker/server';
 import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
 import { CHROMIUM_PATH, findExtensionDir, REPO_ROOT, type Profile } from '../../scripts/lib/browser';
 import { startTestBroker } from '../integration/sessions';
-import { runChromiumBench } from './chromium-peers';
-import { runNodeBench } from './node-peers';
+import { chromiumScenario, runChromiumBench } from './chromium-peers';
+import { leaveLiveSessions, runNodeBench } from './node-peers';
 import { BenchError, FailureBudget, type FailedRound, type JoinSample } from './sample';
 import { markdownTable, median, ms, percentile } from './stats';
 
@@ -43,7 +44,7 @@ interface Config {
   sizes: number[];
   warmup: number;
   timeoutMs: number;
-  reuseProfiles: boolean;
+  chromiumModes: Array<'fresh' | 'warm'>;
   out: string;
   /** Failed rounds tolerated (each is recorded, discarded and run again) before giving up. */
   maxFailures: number;
@@ -54,17 +55,18 @@ interface Config {
 const USAGE = `usage: npm run bench -- [options]
   --rounds N           rounds per scenario (default: 10 Node, 5 Chromium)
   --node-rounds N      rounds per Node room size (default 10)
-  --chromium-rounds N  rounds of the Chromium scenario (default 5)
+  --chromium-rounds N  rounds per Chromium mode (default 5)
   --only node|chromium run one side only
   --sizes 2,4,6        Node room sizes (default 2,4,6)
   --warmup N           untimed 2-peer Node rounds first (default 1)
   --timeout-ms MS      limit per join or settle step (default 30000)
-  --reuse-profiles     keep the two Chromium profiles across rounds (default: fresh every round)
+  --chromium-mode M    fresh (new profiles every round), warm (one pair, after a warm-up call) or
+                       both (default)
   --out FILE           report file (default bench-results.md in the repository root)
   --max-failures N     failed rounds tolerated, each reported and run again (default 5)
   --deadline-s S       give up (and clean up) after S seconds (default 600)
 Environment: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_ONLY, BENCH_SIZES,
-BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_REUSE_PROFILES=1, BENCH_OUT, BENCH_MAX_FAILURES, BENCH_DEADLINE_S.`;
+BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT, BENCH_MAX_FAILURES, BENCH_DEADLINE_S.`;
 
 function positiveInt(what: string, raw: string | undefined, fallback: number, min = 1): number {
   if (raw === undefined || raw === '') return fallback;
@@ -84,7 +86,7 @@ function parseConfig(argv: string[]): Config {
       sizes: { type: 'string' },
       warmup: { type: 'string' },
       'timeout-ms': { type: 'string' },
-      'reuse-profiles': { type: 'boolean' },
+      'chromium-mode': { type: 'string' },
       out: { type: 'string' },
       'max-failures': { type: 'string' },
       'deadline-s': { type: 'string' },
@@ -106,6 +108,10 @@ function parseConfig(argv: string[]): Config {
   const sizesRaw = values.sizes ?? env.BENCH_SIZES ?? '2,4,6';
   const sizes = sizesRaw.split(',').map((s) => positiveInt('--sizes entry', s.trim(), 0, 2));
   const out = values.out ?? env.BENCH_OUT ?? 'bench-results.md';
+  const mode = values['chromium-mode'] ?? env.BENCH_CHROMIUM_MODE ?? 'both';
+  if (mode !== 'fresh' && mode !== 'warm' && mode !== 'both') {
+    throw new BenchError(`--chromium-mode must be fresh, warm or both, got "${mode}"`);
+  }
   return {
     nodeRounds: positiveInt('--node-rounds', values['node-rounds'] ?? env.BENCH_NODE_ROUNDS ?? rounds, 10),
     chromiumRounds: positiveInt('--chromium-rounds', values['chromium-rounds'] ?? env.BENCH_CHROMIUM_ROUNDS ?? rounds, 5),
@@ -113,7 +119,7 @@ function parseConfig(argv: string[]): Config {
     sizes,
     warmup: positiveInt('--warmup', values.warmup ?? env.BENCH_WARMUP, 1, 0),
     timeoutMs: positiveInt('--timeout-ms', values['timeout-ms'] ?? env.BENCH_TIMEOUT_MS, 30_000, 1000),
-    reuseProfiles: values['reuse-profiles'] ?? env.BENCH_REUSE_PROFILES === '1',
+    chromiumModes: mode === 'both' ? ['fresh', 'warm'] : [mode],
     out: out.startsWith('/') ? out : join(REPO_ROOT, out),
     maxFailures: positiveInt('--max-failures', values['max-failures'] ?? env.BENCH_MAX_FAILURES, 5, 0),
     deadlineMs: positiveInt('--deadline-s', values['deadline-s'] ?? env.BENCH_DEADLINE_S, 600) * 1000,
@@ -129,8 +135,31 @@ function packageVersion(name: string): string {
   }
 }
 
+/** Newest modification time (ms) of any file under `dir`, skipping dot-directories. */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue;
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Which extension build the Chromium figures come from, and whether sources changed since. */
+function describeBuild(): string {
+  const dir = findExtensionDir();
+  const built = statSync(join(dir, 'manifest.json')).mtimeMs;
+  const sources = Math.max(...['src', 'entrypoints'].map((d) => newestMtime(join(REPO_ROOT, d))));
+  const stale = sources > built ? ` — STALE: sources changed at ${new Date(sources).toISOString()}; run \`npm run build\` and bench again` : '';
+  return `Extension: ${dir.replace(`${REPO_ROOT}/`, '')} built ${new Date(built).toISOString()}${stale}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report
+
+/** Joins at least this slow to rostered are counted separately: the distribution is often bimodal. */
+const SLOW_MS = 500;
 
 function summaryRows(samples: JoinSample[], scenarios: string[], failures: FailedRound[]): string[][] {
   return scenarios.map((scenario) => {
@@ -139,7 +168,8 @@ function summaryRows(samples: JoinSample[], scenarios: string[], failures: Faile
     const r = s.map((x) => x.rosteredMs);
     const a = s.map((x) => x.allLinksOpenMs);
     const failed = failures.filter((f) => f.scenario === scenario).length;
-    return [scenario, `${s.length} (${rounds} rounds)`, ms(median(r)), ms(percentile(r, 95)), ms(median(a)), ms(percentile(a, 95)), String(failed)];
+    const slow = r.filter((x) => x >= SLOW_MS).length;
+    return [scenario, `${s.length} (${rounds} rounds)`, ms(median(r)), ms(percentile(r, 95)), ms(median(a)), ms(percentile(a, 95)), `${slow}/${s.length}`, String(failed)];
   });
 }
 
@@ -172,13 +202,13 @@ function detailRows(samples: JoinSample[], scenarios: string[]): string[][] {
 
 function report(header: string[], samples: JoinSample[], scenarios: string[], notes: string[], failures: FailedRound[]): string {
   const summary = markdownTable(
-    ['Scenario', 'Samples (joins)', 'Join→rostered median ms', 'Join→rostered p95 ms', 'Join→all links open median ms', 'Join→all links open p95 ms', 'Failed rounds'],
+    ['Scenario', 'Samples (joins)', 'Join→rostered median ms', 'Join→rostered p95 ms', 'Join→all links open median ms', 'Join→all links open p95 ms', `Rostered ≥ ${SLOW_MS} ms`, 'Failed rounds'],
     summaryRows(samples, scenarios, failures),
-    [false, true, true, true, true, true, true],
+    [false, true, true, true, true, true, true, true],
   );
   const failureList = failures.map((f) => `- ${f.scenario}, attempt ${f.attempt}: ${oneLine(f.reason, 400)}`);
   const detail = markdownTable(
-    ['Scenario', 'Joiner', 'n', 'Rostered median', 'Rostered max', 'All open median', 'All open max', 'Broker open median', 'Broker+lookup median', 'ICE+DTLS median', 'Hello→welcome median'],
+    ['Scenario', 'Joiner', 'n', 'Rostered median', 'Rostered max', 'All open median', 'All open max', 'Broker open median', 'Broker+lookup median', 'ICE+DTLS+SCTP median', 'Hello→welcome median'],
     detailRows(samples, scenarios),
     [false, false, true, true, true, true, true, true, true, true, true],
   );
@@ -207,8 +237,8 @@ function report(header: string[], samples: JoinSample[], scenarios: string[], no
     '',
     '"Broker open" is when the joiner\'s view first shows its broker connection open (Chromium: the popup\'s',
     '"signaling: open" pill). The last three columns (Node only) split join→rostered: broker connect, watch',
-    'and holder lookup until the coordinator is dialled; offer/answer, ICE and DTLS until that peer',
-    'connection is connected; data channels, hello and the coordinator\'s welcome until rostered.',
+    'and holder lookup until the coordinator is dialled; offer/answer, ICE, DTLS and SCTP until that peer',
+    'connection is connected; data channels opening, hello and the coordinator\'s welcome until rostered.',
     '',
     ...(notes.length ? ['## Notes', '', ...notes.map((n) => `- ${n}`), ''] : []),
     '## Raw samples (ms, in run order)',
@@ -230,11 +260,15 @@ const liveProfiles = new Set<Profile>();
 let broker: RunningBroker | null = null;
 let cleaning: Promise<void> | null = null;
 
-/** Closes every browser and the broker and releases node-datachannel; idempotent, never throws. */
+/**
+ * Closes every browser, leaves any Node sessions of an unfinished room, stops the broker and
+ * releases node-datachannel; idempotent, never throws.
+ */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await Promise.allSettled([...liveProfiles].map((p) => p.close()));
     liveProfiles.clear();
+    await leaveLiveSessions().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     broker = null;
     try {
@@ -254,6 +288,8 @@ async function main(cfg: Config): Promise<void> {
     // Fail early and clearly rather than after the Node part.
     if (!existsSync(CHROMIUM_PATH)) throw new BenchError(`Chromium not found at ${CHROMIUM_PATH} (set $CHROMIUM, or use --only node)`);
     findExtensionDir(); // throws "No built extension found … Run `npm run build` first."
+    const build = describeBuild();
+    if (build.includes('STALE')) progress(`WARNING: ${build}`);
   }
 
   const started = performance.now();
@@ -286,22 +322,23 @@ async function main(cfg: Config): Promise<void> {
     );
   }
   if (runChromium) {
-    const result = await runChromiumBench(
-      {
-        brokerUrl: broker.url,
-        rounds: cfg.chromiumRounds,
-        timeoutMs: cfg.timeoutMs,
-        reuseProfiles: cfg.reuseProfiles,
-        progress,
-        failures,
-      },
-      (p) => liveProfiles.add(p),
-    );
-    samples.push(...result.samples);
-    chromiumVersion = result.version;
-    scenarios.push('Chromium, 2 peers');
+    for (const mode of cfg.chromiumModes) {
+      const result = await runChromiumBench(
+        { brokerUrl: broker.url, rounds: cfg.chromiumRounds, timeoutMs: cfg.timeoutMs, mode, progress, failures },
+        (p) => liveProfiles.add(p),
+      );
+      samples.push(...result.samples);
+      chromiumVersion = result.version;
+      scenarios.push(chromiumScenario(mode));
+    }
     notes.push(
-      `Chromium: timed inside the joiner's popup (performance.now() from the "Join" click event to the DOM showing the state), so it includes popup → offscreen document → popup messaging and rendering. ${cfg.reuseProfiles ? 'The two profiles are reused across rounds.' : 'Two fresh profiles every round.'} The invite link is pasted before the clock starts.`,
+      'Chromium: timed inside the joiner\'s popup (performance.now() from the "Join" click event to the DOM showing the state), so it includes popup → background/offscreen document → popup messaging and rendering. The invite link is pasted before the clock starts.',
+      ...(cfg.chromiumModes.includes('fresh')
+        ? ['"fresh profiles": two new Chromium profiles every round, so every timed join is the first call of a freshly installed extension (the offscreen document exists already: opening the popup creates it).']
+        : []),
+      ...(cfg.chromiumModes.includes('warm')
+        ? ['"warm profiles": one pair of profiles for all rounds after one untimed warm-up call; every round is a new room (both leave in between).']
+        : []),
     );
   }
 
@@ -319,7 +356,8 @@ async function main(cfg: Config): Promise<void> {
     `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Linux ${release()}`,
     `Node ${process.version}; node-datachannel ${packageVersion('node-datachannel')}; Chromium ${chromiumVersion}; playwright-core ${packageVersion('playwright-core')}`,
     `Broker: real broker (src/broker/server.ts, default limits) in the bench process on 127.0.0.1; all peers on loopback, no STUN/TURN`,
-    `Rounds: Node ${runNode ? cfg.nodeRounds : 0} per size (sizes ${cfg.sizes.join(', ')}), Chromium ${runChromium ? cfg.chromiumRounds : 0}`,
+    ...(runChromium ? [describeBuild()] : []),
+    `Rounds: Node ${runNode ? `${cfg.nodeRounds} per size (sizes ${cfg.sizes.join(', ')})` : 'not run'}; Chromium ${runChromium ? `${cfg.chromiumRounds} per mode (${cfg.chromiumModes.join(', ')})` : 'not run'}`,
   ];
   const text = report(header, samples, scenarios, notes, failures.failures);
   console.log(text);

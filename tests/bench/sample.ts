@@ -16,8 +16,8 @@ export interface JoinSample {
   brokerOpenMs?: number;
   /**
    * Where the time to rostered went (Node only): broker connect + watch + holder lookup until
-   * the coordinator is dialled; offer/answer + ICE + DTLS until that peer connection is
-   * 'connected'; data channels + hello/welcome until rostered.
+   * the coordinator is dialled; offer/answer + ICE + DTLS + SCTP until that peer connection is
+   * 'connected'; data channels open + hello/welcome until rostered.
    */
   breakdown?: { signalingMs: number; transportMs: number; admissionMs: number };
 }

@@ -649,8 +649,9 @@ describe('NodePeerConnection (real node-datachannel)', () => {
 
 describe('native resources', () => {
   it('releases every native channel and track wrapper once its connection is closed', async () => {
-    // Earlier tests' connections may still be finishing their close: count from here.
-    const baseline = retainedNativeWrapperCount();
+    // Earlier tests' connections may still be finishing their close: let them settle first.
+    await waitFor(() => retainedNativeWrapperCount() === 0, 'earlier connections to finish closing', 10_000, () => retainedNativeWrapperCount());
+    const baseline = 0;
     const a = makePeer(idA);
     const b = makePeer(idB);
     channelPair(a);
