@@ -34,6 +34,8 @@ export const SILENCE_LIMIT_MS = 8_000;
 export const CONNECT_TIMEOUT_MS = 20_000;
 /** Above this much unsent data a channel is considered stuck and content is refused. */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const FINGERPRINT_READ_ATTEMPTS = 20;
+const FINGERPRINT_RETRY_MS = 50;
 /** Messages held while the handshaken fingerprint is being read; more is a misbehaving peer. */
 const MAX_PENDING = 32;
 
@@ -311,23 +313,35 @@ export class PeerLink {
     if (this.readyFired || this.closed) return;
     if (this.control?.readyState !== 'open' || this.content?.readyState !== 'open') return;
     this.readyFired = true;
-    void this.opts.factory.remoteFingerprint(this.pc).then(
-      (fp) => {
-        if (this.closed) return;
-        if (!fp) {
-          this.close('fingerprint-unreadable');
-          return;
-        }
-        this.remoteFingerprint = fp;
-        this.lastHeard = this.opts.clock.now();
-        this.startLiveness();
-        this.setPhase('connected');
-        this.opts.events.onReady(fp);
-        for (const d of this.pendingControl.splice(0)) this.onControlData(d);
-        for (const d of this.pendingContent.splice(0)) this.onContentData(d);
-      },
-      () => this.close('fingerprint-unreadable'),
-    );
+    void this.readFingerprint().then((fp) => {
+      if (this.closed) return;
+      if (!fp) {
+        this.close('fingerprint-unreadable');
+        return;
+      }
+      this.remoteFingerprint = fp;
+      this.lastHeard = this.opts.clock.now();
+      this.startLiveness();
+      this.setPhase('connected');
+      this.opts.events.onReady(fp);
+      for (const d of this.pendingControl.splice(0)) this.onControlData(d);
+      for (const d of this.pendingContent.splice(0)) this.onContentData(d);
+    });
+  }
+
+  /**
+   * The handshaken certificate, read a few times: Chromium can report both channels open a
+   * moment before its DTLS transport reports `connected`. Still unreadable after that: null,
+   * and the link closes.
+   */
+  private async readFingerprint(): Promise<string | null> {
+    for (let attempt = 0; attempt < FINGERPRINT_READ_ATTEMPTS; attempt++) {
+      if (this.closed) return null;
+      const fp = await this.opts.factory.remoteFingerprint(this.pc).catch(() => null);
+      if (fp) return fp;
+      await new Promise<void>((resolve) => this.opts.clock.setTimeout(resolve, FINGERPRINT_RETRY_MS));
+    }
+    return null;
   }
 
   private startLiveness(): void {

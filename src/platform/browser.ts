@@ -23,6 +23,7 @@ import {
   type RtcPeerLike,
   type WebSocketLike,
 } from '../engine/platform';
+import { fingerprintFromDigest, isFingerprint } from '../engine/encoding';
 
 export interface BrowserPlatformOptions {
   /** IndexedDB database name. Default "kibitz". */
@@ -47,25 +48,17 @@ const CERT_LOCK = 'kibitz-certificate';
 // ---------------------------------------------------------------------------------------------
 // Fingerprints (pure)
 
-const FINGERPRINT = /^[0-9a-f]{2}(:[0-9a-f]{2}){31}$/;
-
-/** Formats a SHA-256 digest as lowercase hex pairs joined by ':'. */
-export function formatFingerprint(digest: Uint8Array): string {
-  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(':');
-}
+/** Formats a SHA-256 digest as lowercase hex pairs joined by ':' (the engine-wide format). */
+export const formatFingerprint = fingerprintFromDigest;
+export { isFingerprint };
 
 /**
- * Normalises a SHA-256 fingerprint as reported by `RTCCertificate.getFingerprints()`
- * ("AB:CD:…", any case) to lowercase hex pairs joined by ':'. Null unless it is exactly
- * 32 bytes.
+ * Normalises a SHA-256 fingerprint as reported by `RTCCertificate.getFingerprints()` or
+ * certificate stats (uppercase there) to the engine format; null unless it is exactly 32 bytes.
  */
 export function normaliseFingerprint(value: string): string | null {
   const v = value.trim().toLowerCase();
-  return FINGERPRINT.test(v) ? v : null;
-}
-
-export function isFingerprint(value: unknown): value is string {
-  return typeof value === 'string' && FINGERPRINT.test(value);
+  return isFingerprint(v) ? v : null;
 }
 
 export async function sha256Fingerprint(der: ArrayBuffer | Uint8Array): Promise<string> {
@@ -263,6 +256,24 @@ function createPeerFactory(certificate: RTCCertificate, log: Logger): PeerFactor
     return sha256Fingerprint(first);
   }
 
+  /**
+   * Fallback: the certificate the DTLS handshake delivered, as `getStats()` reports it (the
+   * transport's `remoteCertificateId`). Chromium sometimes reports the transport connected
+   * while `getRemoteCertificates()` is still empty.
+   */
+  async function statsFingerprint(pc: RTCPeerConnection): Promise<string | null> {
+    const report = await pc.getStats();
+    let found: string | null = null;
+    report.forEach((stat: { type?: string; dtlsState?: string; remoteCertificateId?: string }) => {
+      if (found !== null || stat.type !== 'transport' || stat.dtlsState !== 'connected' || !stat.remoteCertificateId) return;
+      const cert = report.get(stat.remoteCertificateId) as { fingerprintAlgorithm?: string; fingerprint?: string } | undefined;
+      if (cert?.fingerprintAlgorithm?.toLowerCase() === 'sha-256' && typeof cert.fingerprint === 'string') {
+        found = normaliseFingerprint(cert.fingerprint);
+      }
+    });
+    return found;
+  }
+
   return {
     localFingerprint,
     supportsMedia: true,
@@ -294,8 +305,14 @@ function createPeerFactory(certificate: RTCCertificate, log: Logger): PeerFactor
       try {
         const sctp = pc.sctp?.transport;
         if (!sctp) return null;
-        const fingerprint = await transportFingerprint(sctp);
-        if (!fingerprint) return null;
+        const fingerprint = (await transportFingerprint(sctp)) ?? (await statsFingerprint(pc));
+        if (!fingerprint) {
+          log.warn('remote certificate not readable yet', {
+            dtls: sctp.state,
+            certificates: sctp.state === 'connected' ? sctp.getRemoteCertificates().length : 0,
+          });
+          return null;
+        }
         // Every other DTLS transport on this connection (there should be none with
         // max-bundle) must show the same certificate, or we fail closed.
         for (const t of pc.getTransceivers()) {

@@ -25,7 +25,8 @@ describe('fingerprints', () => {
     expect(await sha256Fingerprint(der)).toBe(expected);
     expect(await sha256Fingerprint(der.buffer)).toBe(expected);
     expect(isFingerprint(expected)).toBe(true);
-    expect(formatFingerprint(new Uint8Array([0, 15, 255]))).toBe('00:0f:ff');
+    expect(formatFingerprint(new Uint8Array(32).fill(15))).toBe(Array(32).fill('0f').join(':'));
+    expect(() => formatFingerprint(new Uint8Array([0, 15, 255]))).toThrow();
   });
 });
 

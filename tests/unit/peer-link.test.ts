@@ -1,0 +1,128 @@
+/**
+ * PeerLink's fail-closed rules, on a scripted peer connection: nothing is delivered before the
+ * handshaken fingerprint is known, and a link whose fingerprint never becomes readable closes.
+ */
+import { describe, expect, it } from 'vitest';
+import { PeerLink, type LinkCloseReason } from '../../src/engine/peer-link';
+import type { DataChannelLike, PeerFactory, RtcPeerLike, TransceiverLike } from '../../src/engine/platform';
+import { systemClock } from '../../src/engine/platform';
+import type { ControlMessage } from '../../src/engine/wire';
+
+const FP = Array(32).fill('ab').join(':');
+
+class FakeChannel implements DataChannelLike {
+  readyState: DataChannelLike['readyState'] = 'connecting';
+  bufferedAmount = 0;
+  sent: string[] = [];
+  onopen: (() => void) | null = null;
+  onclose: (() => void) | null = null;
+  onerror: ((err: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  constructor(readonly label: string) {}
+  send(data: string): void {
+    this.sent.push(data);
+  }
+  close(): void {
+    this.readyState = 'closed';
+  }
+  open(): void {
+    this.readyState = 'open';
+    this.onopen?.();
+  }
+}
+
+class FakePeer implements RtcPeerLike {
+  signalingState = 'stable' as const;
+  connectionState = 'new' as const;
+  localDescription = null;
+  remoteDescription = null;
+  channels: FakeChannel[] = [];
+  onnegotiationneeded = null;
+  onicecandidate = null;
+  onconnectionstatechange = null;
+  ontrack = null;
+  async setLocalDescription(): Promise<void> {}
+  async setRemoteDescription(): Promise<void> {}
+  async addIceCandidate(): Promise<void> {}
+  createDataChannel(label: string): DataChannelLike {
+    const ch = new FakeChannel(label);
+    this.channels.push(ch);
+    return ch;
+  }
+  addTransceiver(): TransceiverLike {
+    return { mid: null, direction: 'sendrecv', sender: { track: null, replaceTrack: async () => undefined }, receiver: { track: null } };
+  }
+  getTransceivers(): TransceiverLike[] {
+    return [];
+  }
+  close(): void {}
+}
+
+function makeLink(fingerprints: (string | null)[]) {
+  const pc = new FakePeer();
+  const factory: PeerFactory = {
+    localFingerprint: FP.replace(/ab/g, 'cd'),
+    supportsMedia: false,
+    create: () => pc,
+    remoteFingerprint: async () => (fingerprints.length > 1 ? fingerprints.shift()! : fingerprints[0]!),
+  };
+  const seen: { ready?: string; closed?: LinkCloseReason; control: ControlMessage[] } = { control: [] };
+  const link = new PeerLink({
+    remotePeerId: 'AAAAAAAAAAAAAAAAAAAAAA',
+    role: 'dialer',
+    linkId: 'BBBBBBBBBBBBBBBBBBBBBB',
+    factory,
+    config: { iceServers: [] },
+    clock: systemClock,
+    log: { info: () => undefined, warn: () => undefined },
+    sendSignal: () => undefined,
+    events: {
+      onReady: (fp) => (seen.ready = fp),
+      onPhase: () => undefined,
+      onControl: (msg) => seen.control.push(msg),
+      onContent: () => undefined,
+      onDrop: () => undefined,
+      onTrack: () => undefined,
+      onClose: (reason) => (seen.closed = reason),
+    },
+  });
+  return { link, pc, seen };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('PeerLink', () => {
+  it('holds control messages until the fingerprint is read, then delivers them', async () => {
+    const { link, pc, seen } = makeLink([null, null, FP]);
+    pc.channels.forEach((c) => c.open());
+    pc.channels[0]!.onmessage?.({ data: JSON.stringify({ kind: 'bye' }) });
+    expect(seen.control).toHaveLength(0);
+    await until(() => seen.ready !== undefined);
+    expect(seen.ready).toBe(FP);
+    expect(seen.control).toEqual([{ kind: 'bye' }]);
+    link.close('closed-by-us');
+  });
+
+  it('closes, fail-closed, when the fingerprint never becomes readable', async () => {
+    const { pc, seen } = makeLink([null]);
+    pc.channels.forEach((c) => c.open());
+    pc.channels[0]!.onmessage?.({ data: JSON.stringify({ kind: 'bye' }) });
+    await until(() => seen.closed !== undefined);
+    expect(seen.closed).toBe('fingerprint-unreadable');
+    expect(seen.ready).toBeUndefined();
+    expect(seen.control).toHaveLength(0);
+  });
+
+  it('closes a peer that floods messages before its identity is known', async () => {
+    const { pc, seen } = makeLink([null]);
+    pc.channels.forEach((c) => c.open());
+    for (let i = 0; i < 40; i++) pc.channels[0]!.onmessage?.({ data: '{}' });
+    expect(seen.closed).toBe('protocol');
+  });
+});
