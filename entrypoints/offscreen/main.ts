@@ -13,6 +13,7 @@
  * - `globalThis.__kibitzMedia` lists local and remote streams for the stage page (getViews).
  */
 import { browser, type Browser } from 'wxt/browser';
+import { TokenBucket } from '../../src/engine/broker-protocol';
 import { Session, type MediaEvent } from '../../src/engine/session';
 import type { MediaLane, SessionView } from '../../src/engine/session-api';
 import { MEDIA_GLOBAL, MediaRegistry, entryKey } from '../../src/extension/media-registry';
@@ -41,8 +42,7 @@ const PORT_MAX_IN_FLIGHT = 16;
 const PORT_MAX_MALFORMED = 10;
 
 interface PortState {
-  tokens: number;
-  lastRefill: number;
+  bucket: TokenBucket;
   inFlight: number;
   malformed: number;
 }
@@ -175,12 +175,7 @@ function scheduleBroadcast(): void {
 }
 
 function takeToken(state: PortState): boolean {
-  const now = performance.now();
-  state.tokens = Math.min(PORT_BURST, state.tokens + ((now - state.lastRefill) / 1000) * PORT_RATE_PER_SEC);
-  state.lastRefill = now;
-  if (state.tokens < 1) return false;
-  state.tokens -= 1;
-  return true;
+  return state.bucket.take(performance.now());
 }
 
 function cutOff(port: Port, why: string): void {
@@ -232,7 +227,7 @@ function onConnect(port: Port): void {
     }
     return;
   }
-  ports.set(port, { tokens: PORT_BURST, lastRefill: performance.now(), inFlight: 0, malformed: 0 });
+  ports.set(port, { bucket: new TokenBucket(PORT_RATE_PER_SEC, PORT_BURST, performance.now()), inFlight: 0, malformed: 0 });
   port.onMessage.addListener((raw: unknown) => void onPortMessage(port, raw));
   port.onDisconnect.addListener(() => {
     ports.delete(port);

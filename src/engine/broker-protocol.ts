@@ -346,8 +346,9 @@ export function utf8Length(s: string): number {
 // Rate limiting
 
 /**
- * Token bucket shared by the broker (to police inbound frames) and the client (to pace its own
- * frames so it never trips the broker's limit). Time is passed in so it works with any clock.
+ * Token bucket shared by the broker (to police inbound frames), the client (to pace its own
+ * frames so it never trips the broker's limit) and the offscreen engine host (to police UI
+ * ports). Time is passed in so it works with any clock.
  */
 export class TokenBucket {
   private tokens: number;
