@@ -142,6 +142,30 @@ describe('attackers', () => {
     expect(b.view().members.map((m) => m.name).sort()).toEqual(['Ann', 'Rogue']);
   });
 
+  it('a member that shows another member a different certificate than the roster is dropped', async () => {
+    const a = await host('Ann');
+    const b = await makePeer('Bea');
+    peers.push(b);
+    await b.session.dispatch({ op: 'join', name: 'Bea', link: a.view().roomLink!, brokerUrl: broker.url });
+    await waitForMesh([a, b]);
+    const rogue = await RawParticipant.join(a.view().roomLink!, broker.url);
+    raws.push(rogue);
+    const coordinator = await rogue.coordinator();
+    rogue.dial(coordinator);
+    const toA = await rogue.ready(coordinator);
+    toA.link.sendControl({ kind: 'hello', name: 'Rogue', participant: 'human', credential: null, features: [] });
+    await waitFor('the rogue to be rostered at Bea', () => b.view().members.some((m) => m.name === 'Rogue'));
+    // Now it talks to Bea with another certificate than the one the coordinator saw.
+    await rogue.swapIdentity();
+    const bId = b.view().self!.peerId;
+    if (rogue.peerId < bId) rogue.dial(bId);
+    await waitFor('Bea to drop the link', () => b.session.stats().fingerprintMismatches > 0);
+    expect(b.view().notices.some((n) => n.level === 'error' && /certificate differs/.test(n.text))).toBe(true);
+    expect(b.view().members.find((m) => m.name === 'Rogue')?.link).not.toBe('connected');
+    // Nothing from the impostor link reached Bea.
+    expect(b.view().chat).toHaveLength(0);
+  });
+
   it('a joiner the gate refuses is told why and never rostered or dialed', async () => {
     const a = await host('Gatekeeper', { gate: async () => ({ admit: false, reason: 'this room is locked' }) });
     const b = await makePeer('Outsider');

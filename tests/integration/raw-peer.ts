@@ -48,6 +48,11 @@ export class RawParticipant {
     return holder;
   }
 
+  /** From now on, present another certificate on new links (an impostor's trick). */
+  async swapIdentity(): Promise<void> {
+    this.identity = await generateIdentity();
+  }
+
   dial(peerId: string): RawLink {
     return this.makeLink(peerId, 'dialer', toBase64Url(secureRandomBytes(16)));
   }
