@@ -34,6 +34,7 @@ import { CHROMIUM_PATH, findExtensionDir, REPO_ROOT, type Profile } from '../../
 import { startTestBroker } from '../integration/sessions';
 import { chromiumScenario, runChromiumBench } from './chromium-peers';
 import { leaveLiveSessions, runNodeBench } from './node-peers';
+import { migrationTable, runMigrationBench } from './migration';
 import { BenchError, FailureBudget, type FailedRound, type JoinSample } from './sample';
 import { markdownTable, median, ms, percentile } from './stats';
 
@@ -302,6 +303,7 @@ async function main(cfg: Config): Promise<void> {
   const scenarios: string[] = [];
   const notes: string[] = [];
   let chromiumVersion = 'not run';
+  let migration: Awaited<ReturnType<typeof runMigrationBench>> | null = null;
 
   if (runNode) {
     samples.push(
@@ -317,6 +319,7 @@ async function main(cfg: Config): Promise<void> {
       })),
     );
     scenarios.push(...cfg.sizes.map((n) => `Node, ${n} peers`));
+    migration = await runMigrationBench({ brokerUrl: broker.url, rounds: cfg.nodeRounds, size: 4, timeoutMs: cfg.timeoutMs, progress });
     notes.push(
       `Node: each round is a fresh room with fresh sessions; joiners join one at a time and the room settles (full mesh, safety codes ready) before the next joins. ${cfg.warmup} untimed warm-up round(s) first. Identities are made once per peer slot.`,
     );
@@ -359,7 +362,7 @@ async function main(cfg: Config): Promise<void> {
     ...(runChromium ? [describeBuild()] : []),
     `Rounds: Node ${runNode ? `${cfg.nodeRounds} per size (sizes ${cfg.sizes.join(', ')})` : 'not run'}; Chromium ${runChromium ? `${cfg.chromiumRounds} per mode (${cfg.chromiumModes.join(', ')})` : 'not run'}`,
   ];
-  const text = report(header, samples, scenarios, notes, failures.failures);
+  const text = report(header, samples, scenarios, notes, failures.failures) + (migration ? `\n${migrationTable(migration, 4)}` : '');
   console.log(text);
   await writeFile(cfg.out, text);
   progress(`wrote ${cfg.out}`);
