@@ -41,6 +41,29 @@ async function host(name = 'Host', options = {}): Promise<TestPeer> {
   return p;
 }
 
+/**
+ * Ann hosts, Bea joins, and a raw participant is admitted as "Rogue" (Bea has it in her roster).
+ * `beforeHello` runs once the rogue's link to the coordinator is up, before it asks to be let in.
+ */
+async function roomWithRosteredRogue(
+  beforeHello: (rogue: RawParticipant) => Promise<void> = async () => undefined,
+): Promise<{ a: TestPeer; b: TestPeer; rogue: RawParticipant }> {
+  const a = await host('Ann');
+  const b = await makePeer('Bea');
+  peers.push(b);
+  await b.session.dispatch({ op: 'join', name: 'Bea', link: a.view().roomLink!, brokerUrl: broker.url });
+  await waitForMesh([a, b]);
+  const rogue = await RawParticipant.join(a.view().roomLink!, broker.url);
+  raws.push(rogue);
+  const coordinator = await rogue.coordinator();
+  rogue.dial(coordinator);
+  const toA = await rogue.ready(coordinator);
+  await beforeHello(rogue);
+  toA.link.sendControl({ kind: 'hello', name: 'Rogue', participant: 'human', credential: null, features: [] });
+  await waitFor('the rogue to be rostered at Bea', () => b.view().members.some((m) => m.name === 'Rogue'));
+  return { a, b, rogue };
+}
+
 describe('attackers', () => {
   it('a stranger without the room key reaches no one', async () => {
     const a = await host();
@@ -109,18 +132,7 @@ describe('attackers', () => {
   });
 
   it('a member cannot forge a roster or claim to be the coordinator', async () => {
-    const a = await host('Ann');
-    const b = await makePeer('Bea');
-    peers.push(b);
-    await b.session.dispatch({ op: 'join', name: 'Bea', link: a.view().roomLink!, brokerUrl: broker.url });
-    await waitForMesh([a, b]);
-    const rogue = await RawParticipant.join(a.view().roomLink!, broker.url);
-    raws.push(rogue);
-    const coordinator = await rogue.coordinator();
-    rogue.dial(coordinator);
-    const toA = await rogue.ready(coordinator);
-    toA.link.sendControl({ kind: 'hello', name: 'Rogue', participant: 'human', credential: null, features: [] });
-    await waitFor('the rogue to be rostered at Bea', () => b.view().members.some((m) => m.name === 'Rogue'));
+    const { b, rogue } = await roomWithRosteredRogue();
     const bId = b.view().self!.peerId;
     // Bea and the rogue link up (the smaller id dials; the raw peer answers or dials as needed).
     if (rogue.peerId < bId) rogue.dial(bId);
@@ -143,20 +155,8 @@ describe('attackers', () => {
   });
 
   it('a member that shows another member a different certificate than the roster is dropped', async () => {
-    const a = await host('Ann');
-    const b = await makePeer('Bea');
-    peers.push(b);
-    await b.session.dispatch({ op: 'join', name: 'Bea', link: a.view().roomLink!, brokerUrl: broker.url });
-    await waitForMesh([a, b]);
-    const rogue = await RawParticipant.join(a.view().roomLink!, broker.url);
-    raws.push(rogue);
-    const coordinator = await rogue.coordinator();
-    rogue.dial(coordinator);
-    const toA = await rogue.ready(coordinator);
-    toA.link.sendControl({ kind: 'hello', name: 'Rogue', participant: 'human', credential: null, features: [] });
-    await waitFor('the rogue to be rostered at Bea', () => b.view().members.some((m) => m.name === 'Rogue'));
-    // Now it talks to Bea with another certificate than the one the coordinator saw.
-    await rogue.swapIdentity();
+    // The coordinator saw one certificate; every later link (Bea's) gets another one.
+    const { b, rogue } = await roomWithRosteredRogue((r) => r.swapIdentity());
     const bId = b.view().self!.peerId;
     if (rogue.peerId < bId) rogue.dial(bId);
     await waitFor('Bea to drop the link', () => b.session.stats().fingerprintMismatches > 0);
