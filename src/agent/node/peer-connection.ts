@@ -542,11 +542,7 @@ export class NodePeerConnection implements RtcPeerLike {
     if (this.closed || !this.native) return this.lastLocal;
     if (this.localRolledBackToNull) return null;
     const d = safe(() => this.native!.localDescription(), null);
-    if (!d) return null;
-    const type = d.type as SessionDescriptionLike['type'];
-    // Only a first offer picks the DTLS role; later offers must keep the one negotiated.
-    const first = type === 'offer' && !safe(() => this.native!.remoteDescription(), null);
-    return { type, sdp: first ? offerAsDtlsClient(d.sdp) : d.sdp };
+    return d ? { type: d.type as SessionDescriptionLike['type'], sdp: d.sdp } : null;
   }
 
   get remoteDescription(): SessionDescriptionLike | null {
@@ -1028,18 +1024,4 @@ function safe<T>(fn: () => T, fallback: T): T {
   } catch {
     return fallback;
   }
-}
-
-/**
- * Our offers say `a=setup:active`: the offerer starts the DTLS handshake. libdatachannel drops
- * a DTLS ClientHello that arrives before the answer is applied, and the answering side starts
- * DTLS the moment its ICE connects, usually before our answer has come back through the
- * broker; the dropped hello then costs OpenSSL's one-second retransmit on about half of all
- * links. Only the first offer is changed: renegotiation keeps the negotiated role. The offerer cannot finish ICE before it holds the answer, so as DTLS client it never
- * races. libdatachannel follows the remote answer's `passive` and takes the client role; the
- * browser and libdatachannel both answer an `active` offer with `passive`. RFC 8842 asks
- * offerers for `actpass`; this is a deliberate, measured deviation (docs/decisions.md).
- */
-export function offerAsDtlsClient(sdp: string): string {
-  return sdp.replace(/^a=setup:actpass(\r?)$/gm, 'a=setup:active$1');
 }
