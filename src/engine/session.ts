@@ -61,6 +61,9 @@ export interface SessionStats {
 }
 
 const JOIN_TIMEOUT_MS = 20_000;
+const MAX_JOIN_RETRIES = 2;
+const JOIN_RETRY_DELAY_MS = 250;
+const RETRYABLE_JOIN_FAILURES: ReadonlySet<LinkCloseReason> = new Set<LinkCloseReason>(['failed', 'fingerprint-unreadable', 'delivery-failed']);
 const HELLO_TIMEOUT_MS = 10_000;
 const MAX_UNADMITTED_LINKS = 8;
 const MAX_CHAT_HISTORY = 500;
@@ -140,6 +143,7 @@ export class Session {
   private notices: Notice[] = [];
   private localTracks = new Map<MediaLane, MediaTrackLike>();
   private joinTimer: unknown = null;
+  private joinRetries = 0;
   private migrating = false;
   private readonly listeners = new Set<(view: SessionView) => void>();
   private readonly mediaListeners = new Set<(event: MediaEvent) => void>();
@@ -410,6 +414,7 @@ export class Session {
     this.coordinatorId = null;
     this.epoch = 0;
     this.roomLink = null;
+    this.joinRetries = 0;
   }
 
   private async findHolder(): Promise<string | null> {
@@ -678,6 +683,14 @@ export class Session {
     if (this.phase === 'ended' || this.phase === 'failed' || this.phase === 'idle') return;
 
     if (this.phase === 'connecting' && peerId === this.coordinatorId) {
+      // A first connection can fail in transit (a lost DTLS hello, a coordinator that just
+      // changed): dial again a couple of times before giving up.
+      if (RETRYABLE_JOIN_FAILURES.has(reason) && this.joinRetries < MAX_JOIN_RETRIES) {
+        this.joinRetries++;
+        this.platform.log.info('retrying the first connection', { reason, attempt: this.joinRetries });
+        this.platform.clock.setTimeout(() => void this.redialCoordinator(), JOIN_RETRY_DELAY_MS * this.joinRetries);
+        return;
+      }
       this.fail(`Lost the connection to the call before being let in (${LINK_CLOSE_TEXT[reason]}). Try joining again.`);
       return;
     }
@@ -689,6 +702,15 @@ export class Session {
       this.scheduleRedial(peerId);
     }
     this.emit();
+  }
+
+  private async redialCoordinator(): Promise<void> {
+    if (this.phase !== 'connecting') return;
+    const holder = await this.findHolder().catch(() => null);
+    if (this.phase !== 'connecting') return;
+    if (!holder) return this.fail('Nobody is in this call right now. Check the link, or start a new call.');
+    this.coordinatorId = holder;
+    if (!this.links.has(holder)) this.dial(holder);
   }
 
   private scheduleRedial(peerId: string): void {

@@ -44,8 +44,11 @@ describe('a coordinator crash', () => {
     peers.push(b, c);
     await b.session.dispatch({ op: 'join', name: 'Bea', link, brokerUrl: broker.url });
     await c.session.dispatch({ op: 'join', name: 'Cid', link, brokerUrl: broker.url });
-    await waitFor('a mesh with the coordinator', () =>
-      [b, c].every((p) => p.view().members.length === 2 && p.view().members.every((m) => m.link === 'connected')),
+    await waitFor(
+      'a mesh with the coordinator',
+      () => [b, c].every((p) => p.view().members.length === 2 && p.view().members.every((m) => m.link === 'connected')),
+      30_000,
+      () => [b, c].map((p) => ({ phase: p.view().phase, reason: p.view().reason, self: p.view().self?.peerId, members: p.view().members.map((m) => [m.peerId, m.name, m.link, m.sasPhase]), stats: p.session.stats() })),
     );
     expect(b.view().members.find((m) => m.peerId === crashyId)?.isCoordinator).toBe(true);
 

@@ -10,7 +10,7 @@ import { generateIdentity, type NodeIdentity } from '../../src/agent/node/identi
 import {
   NodePeerConnection,
   parseSdpSections,
-  retainedNativeWrapperCount,
+  retainedNativeWrappers,
   toNativeIceServers,
 } from '../../src/agent/node/peer-connection';
 import {
@@ -649,9 +649,9 @@ describe('NodePeerConnection (real node-datachannel)', () => {
 
 describe('native resources', () => {
   it('releases every native channel and track wrapper once its connection is closed', async () => {
-    // Earlier tests' connections may still be finishing their close: let them settle first.
-    await waitFor(() => retainedNativeWrapperCount() === 0, 'earlier connections to finish closing', 10_000, () => retainedNativeWrapperCount());
-    const baseline = 0;
+    // Earlier tests' connections may still be finishing their close: count only ours.
+    const before = retainedNativeWrappers();
+    const ours = () => [...retainedNativeWrappers()].filter((w) => !before.has(w)).length;
     const a = makePeer(idA);
     const b = makePeer(idB);
     channelPair(a);
@@ -660,10 +660,10 @@ describe('native resources', () => {
     perfectNegotiation(a, b);
     await connectedPair(a, b, 'a and b');
     await waitFor(() => b.getTransceivers().length === 2, 'b to see the lanes', 5_000);
-    expect(retainedNativeWrapperCount() - baseline).toBeGreaterThanOrEqual(6); // 4 channels + 2 local tracks (+ remote tracks)
+    expect(ours()).toBeGreaterThanOrEqual(6); // 4 channels + 2 local tracks (+ remote tracks)
     a.close();
     b.close();
-    await waitFor(() => retainedNativeWrapperCount() <= baseline, 'all wrappers to be released', 10_000, () => retainedNativeWrapperCount());
+    await waitFor(() => ours() === 0, 'all wrappers to be released', 10_000, ours);
   });
 });
 

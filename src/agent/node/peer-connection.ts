@@ -205,6 +205,11 @@ export function retainedNativeWrapperCount(): number {
   return retainedNative.size;
 }
 
+/** A snapshot of those wrappers, so a check can count only the ones created after it. */
+export function retainedNativeWrappers(): ReadonlySet<object> {
+  return new Set(retainedNative);
+}
+
 /** For `shutdownNodeWebRtc()`: after the addon's cleanup() nothing refers to these any more. */
 export function releaseRetainedNativeWrappers(): void {
   retainedNative.clear();
