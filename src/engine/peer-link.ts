@@ -357,14 +357,19 @@ export class PeerLink {
     );
   }
 
+  /**
+   * Nothing is accepted before the handshaken fingerprint is known: it is what binds identity.
+   * Until then messages wait in `queue`; a peer that piles up more than a few is misbehaving.
+   */
+  private heldForIdentity(queue: unknown[], data: unknown): boolean {
+    if (this.remoteFingerprint) return false;
+    queue.push(data);
+    if (queue.length > MAX_PENDING) this.close('protocol');
+    return true;
+  }
+
   private onControlData(data: unknown): void {
-    if (this.closed) return;
-    // Nothing is accepted before the handshaken fingerprint is known: it is what binds identity.
-    if (!this.remoteFingerprint) {
-      this.pendingControl.push(data);
-      if (this.pendingControl.length > MAX_PENDING) this.close('protocol');
-      return;
-    }
+    if (this.closed || this.heldForIdentity(this.pendingControl, data)) return;
     const parsed = parseControl(data);
     if (!parsed.ok) {
       this.opts.events.onDrop('control', parsed.reason);
@@ -384,12 +389,7 @@ export class PeerLink {
   }
 
   private onContentData(data: unknown): void {
-    if (this.closed) return;
-    if (!this.remoteFingerprint) {
-      this.pendingContent.push(data);
-      if (this.pendingContent.length > MAX_PENDING) this.close('protocol');
-      return;
-    }
+    if (this.closed || this.heldForIdentity(this.pendingContent, data)) return;
     const parsed = parseContent(data);
     if (!parsed.ok) {
       this.opts.events.onDrop('content', parsed.reason);

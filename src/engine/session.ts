@@ -627,23 +627,15 @@ export class Session {
 
   private onLinkReady(state: LinkState, fingerprint: string): void {
     const peerId = state.link.remotePeerId;
-    const entry = this.roster.get(peerId);
-    if (entry) {
-      if (entry.fingerprint !== fingerprint) {
-        this.rejectMismatch(state, entry);
-        return;
-      }
-      if (peerId === this.coordinatorId && this.phase === 'connecting') {
-        this.sendHello(state);
-        return;
-      }
-      this.admit(state);
+    // Joining: the roster is still empty; the coordinator checks us and answers our hello.
+    if (this.phase === 'connecting' && peerId === this.coordinatorId) {
+      this.sendHello(state);
       return;
     }
-    if (peerId === this.coordinatorId && this.phase === 'connecting') {
-      this.sendHello(state);
-    }
-    // Otherwise: a joiner at the coordinator; it waits for its hello.
+    const entry = this.roster.get(peerId);
+    if (!entry) return; // a joiner at the coordinator: it waits for its hello
+    if (entry.fingerprint !== fingerprint) this.rejectMismatch(state, entry);
+    else this.admit(state);
   }
 
   private sendHello(state: LinkState): void {

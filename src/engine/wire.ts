@@ -106,13 +106,20 @@ function peerId(o: Obj, key: string): string {
   return v;
 }
 
-/** Display names: trimmed, no control characters, bounded. */
+/** C0/C1 controls, line separators and the bidi overrides/isolates that can disguise a name. */
+// eslint-disable-next-line no-control-regex
+const NAME_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+export function hasForbiddenNameCharacters(name: string): boolean {
+  return NAME_FORBIDDEN.test(name);
+}
+
+/** Display names: NFC, trimmed, no control characters, bounded. */
 export function cleanName(v: unknown): string | null {
   if (typeof v !== 'string') return null;
   const trimmed = v.normalize('NFC').trim();
   if (trimmed.length === 0 || trimmed.length > MAX_NAME_LENGTH) return null;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(trimmed)) return null;
+  if (hasForbiddenNameCharacters(trimmed)) return null;
   return trimmed;
 }
 

@@ -24,6 +24,8 @@ import {
   type SessionCommand,
   type SessionView,
 } from '../engine/session-api';
+import { isPeerId } from '../engine/broker-protocol';
+import { hasForbiddenNameCharacters } from '../engine/wire';
 
 export const UI_PORT_NAME = 'kibitz-ui';
 export const ENSURE_ENGINE = 'kibitz/ensure-engine';
@@ -34,7 +36,6 @@ export const MAX_UI_MESSAGE_CHARS = 32 * 1024;
 export const MAX_ENGINE_MESSAGE_CHARS = 2 * 1024 * 1024;
 export const MAX_LINK_LENGTH = 4096;
 export const MAX_BROKER_URL_LENGTH = 2048;
-export const MAX_PEER_ID_LENGTH = 128;
 export const MAX_ERROR_LENGTH = 500;
 /** Command ids are positive safe integers chosen by the UI, unique per port. */
 export const MAX_COMMAND_ID = Number.MAX_SAFE_INTEGER;
@@ -96,21 +97,16 @@ function jsonLength(v: unknown): number {
   }
 }
 
-// C0 controls and DEL, plus the bidi overrides/isolates that can disguise a name.
-// eslint-disable-next-line no-control-regex
-const NAME_FORBIDDEN = /[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]/;
 // Chat may contain newlines and tabs but no other C0 controls.
 // eslint-disable-next-line no-control-regex
 const CHAT_FORBIDDEN = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
-const PEER_ID = /^[A-Za-z0-9_.:-]+$/;
 
 function isCommandId(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 && v <= MAX_COMMAND_ID;
 }
 
-export function isPeerId(v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0 && v.length <= MAX_PEER_ID_LENGTH && PEER_ID.test(v);
-}
+/** Peer ids as the broker and engine define them (22 canonical base64url characters). */
+export { isPeerId };
 
 const LANES: readonly MediaLane[] = ['mic', 'camera', 'tab-video', 'tab-audio'];
 function isLane(v: unknown): v is MediaLane {
@@ -122,10 +118,10 @@ function isLane(v: unknown): v is MediaLane {
 
 export function checkName(v: unknown): Check<string> {
   if (typeof v !== 'string') return { ok: false, reason: 'Enter your name.' };
-  const name = v.trim();
+  const name = v.normalize('NFC').trim();
   if (name.length === 0) return { ok: false, reason: 'Enter your name so others know who you are.' };
   if (name.length > MAX_NAME_LENGTH) return { ok: false, reason: `Use at most ${MAX_NAME_LENGTH} characters for your name.` };
-  if (NAME_FORBIDDEN.test(name)) return { ok: false, reason: 'Your name contains control characters; remove them.' };
+  if (hasForbiddenNameCharacters(name)) return { ok: false, reason: 'Your name contains control characters; remove them.' };
   return { ok: true, value: name };
 }
 

@@ -5,9 +5,9 @@
  * members probe the silent coordinator, then race to claim). DESIGN.md's targets are 1.5 s and
  * 5 s. Each round is a fresh room of `size` Node sessions.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { spawnCoordinator } from '../integration/fixtures/spawn-coordinator';
 import { leaveAll, makePeer, waitFor, waitForMesh, type TestPeer } from '../integration/sessions';
 import { markdownTable, median, ms, percentile } from './stats';
 
@@ -63,16 +63,9 @@ async function cleanLeaveRound(opts: MigrationOptions, round: number): Promise<n
 }
 
 async function crashRound(opts: MigrationOptions, round: number): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'tests/integration/fixtures/coordinator-process.ts', opts.brokerUrl, 'Crashy'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const { child, link, peerId: gone } = await spawnCoordinator(opts.brokerUrl, opts.timeoutMs);
   const peers: TestPeer[] = [];
   try {
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
-    await waitFor('the coordinator process to start', () => out.includes('\n'), opts.timeoutMs);
-    const { link, peerId: gone } = JSON.parse(out.split('\n')[0]!) as { link: string; peerId: string };
     for (let i = 1; i < opts.size; i++) {
       const p = await makePeer(`P${i}`);
       peers.push(p);

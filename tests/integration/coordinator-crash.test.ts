@@ -2,11 +2,12 @@
  * The coordinator's process dies without a goodbye. The broker releases its claim when the
  * socket drops; the members find it silent, one of them claims the room and the call goes on.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
 import type { RunningBroker } from '../../src/broker/server';
+import { spawnCoordinator } from './fixtures/spawn-coordinator';
 import { leaveAll, makePeer, startTestBroker, waitFor, waitForMesh, type TestPeer } from './sessions';
 
 const peers: TestPeer[] = [];
@@ -20,25 +21,12 @@ afterAll(async () => {
   shutdownNodeWebRtc();
 });
 
-async function startCoordinatorProcess(brokerUrl: string): Promise<{ link: string; peerId: string }> {
-  child = spawn(process.execPath, ['--import', 'tsx', 'tests/integration/fixtures/coordinator-process.ts', brokerUrl, 'Crashy'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (d: string) => (out += d));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('\n')) {
-    if (Date.now() > deadline) throw new Error('the coordinator process did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return JSON.parse(out.split('\n')[0]!) as { link: string; peerId: string };
-}
-
 describe('a coordinator crash', () => {
   it('is replaced by a member, with the remaining roster intact', async () => {
     broker = await startTestBroker();
-    const { link, peerId: crashyId } = await startCoordinatorProcess(broker.url);
+    const coordinator = await spawnCoordinator(broker.url);
+    child = coordinator.child;
+    const { link, peerId: crashyId } = coordinator;
     const b = await makePeer('Bea');
     const c = await makePeer('Cid');
     peers.push(b, c);

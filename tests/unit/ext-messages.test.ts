@@ -29,7 +29,7 @@ function view(overrides: Partial<SessionView> = {}): SessionView {
     self: { peerId: PEER, name: 'Ada', fingerprint: 'ab:cd', isCoordinator: true, sending: ['mic'] },
     members: [
       {
-        peerId: 'peer2',
+        peerId: 'QkJCQkJCQkJCQkJCQkJCQg',
         name: 'Bob',
         kind: 'human',
         fingerprint: 'ef:01',
