@@ -27,9 +27,10 @@ import type {
   TrustState,
 } from './session-api';
 import { MAX_CHAT_LENGTH } from './session-api';
+import { cleanName } from './names';
 import { TrustStore } from './trust';
 import {
-  cleanName,
+
   isPeerId,
   parseSignal,
   type ContentMessage,

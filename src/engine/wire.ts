@@ -4,8 +4,9 @@
  * rejected with a reason; callers drop it and count the drop (DESIGN rule 4: fail closed).
  */
 import type { MediaLane, ParticipantKind } from './session-api';
-import { MAX_CHAT_LENGTH, MAX_NAME_LENGTH } from './session-api';
+import { MAX_CHAT_LENGTH } from './session-api';
 import { isPeerId } from './broker-protocol';
+import { cleanName, hasForbiddenNameCharacters } from './names';
 
 export const WIRE_VERSION = 1;
 /** Control-channel messages are small: presence, roster, safety code, liveness. */
@@ -106,22 +107,7 @@ function peerId(o: Obj, key: string): string {
   return v;
 }
 
-/** C0/C1 controls, line separators and the bidi overrides/isolates that can disguise a name. */
-// eslint-disable-next-line no-control-regex
-const NAME_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-
-export function hasForbiddenNameCharacters(name: string): boolean {
-  return NAME_FORBIDDEN.test(name);
-}
-
-/** Display names: NFC, trimmed, no control characters, bounded. */
-export function cleanName(v: unknown): string | null {
-  if (typeof v !== 'string') return null;
-  const trimmed = v.normalize('NFC').trim();
-  if (trimmed.length === 0 || trimmed.length > MAX_NAME_LENGTH) return null;
-  if (hasForbiddenNameCharacters(trimmed)) return null;
-  return trimmed;
-}
+export { cleanName, hasForbiddenNameCharacters };
 
 function name(o: Obj, key: string): string {
   const v = cleanName(o[key]);

@@ -25,7 +25,7 @@ import {
   type SessionView,
 } from '../engine/session-api';
 import { isPeerId } from '../engine/broker-protocol';
-import { hasForbiddenNameCharacters } from '../engine/wire';
+import { hasForbiddenNameCharacters } from '../engine/names';
 
 export const UI_PORT_NAME = 'kibitz-ui';
 export const ENSURE_ENGINE = 'kibitz/ensure-engine';
