@@ -4,7 +4,9 @@
  *
  * - UI pages connect a `kibitz-ui` port. Only our own top-level popup.html / stage.html may
  *   (checked on `port.sender`, never on message fields); anything else is disconnected.
- * - Each port receives `{type:'view'}` at once and on every change, and sends
+ * - Each port receives `{type:'view'}` at once and on every change, with chat as a delta for
+ *   that port (`projectView` and a per-port cursor: the first view carries the newest chat that
+ *   fits the budget, later ones only what is new; leftovers follow in the next message), and sends
  *   `{type:'command', id, command}` answered by `{type:'result', id, ok, error?}`. Every
  *   incoming message is validated for shape and size; bad ones are dropped and counted, and a
  *   port that floods is cut off.
@@ -16,6 +18,7 @@ import { browser, type Browser } from 'wxt/browser';
 import { TokenBucket } from '../../src/engine/broker-protocol';
 import { Session, type MediaEvent } from '../../src/engine/session';
 import type { MediaLane, SessionView } from '../../src/engine/session-api';
+import { projectView, type PortCursor } from '../../src/engine/view-projection';
 import { MEDIA_GLOBAL, MediaRegistry, entryKey } from '../../src/extension/media-registry';
 import {
   UI_PORT_NAME,
@@ -45,6 +48,8 @@ interface PortState {
   bucket: TokenBucket;
   inFlight: number;
   malformed: number;
+  /** What chat this port has been sent (null: nothing yet, its next view resets). */
+  cursor: PortCursor | null;
 }
 
 const ports = new Map<Port, PortState>();
@@ -161,7 +166,16 @@ function currentView(): SessionView | null {
   return null; // still starting; the view follows as soon as the engine is up
 }
 
+/** Sends one port its projection of `view` and advances its cursor; true when chat is left over. */
+function sendView(port: Port, state: PortState, view: SessionView): boolean {
+  const p = projectView(view, state.cursor);
+  state.cursor = p.cursor;
+  post(port, { type: 'view', view: p.view });
+  return p.more;
+}
+
 let broadcastScheduled = false;
+let followUpTimer: ReturnType<typeof setTimeout> | null = null;
 function scheduleBroadcast(): void {
   if (broadcastScheduled) return;
   broadcastScheduled = true;
@@ -170,7 +184,15 @@ function scheduleBroadcast(): void {
     const view = currentView();
     if (!view) return;
     if (session) syncMedia(session, view);
-    for (const port of [...ports.keys()]) post(port, { type: 'view', view });
+    let more = false;
+    for (const [port, state] of [...ports]) if (sendView(port, state, view)) more = true;
+    // Chat beyond one message's budget follows in the next task, so the port drains in steps.
+    if (more && followUpTimer === null) {
+      followUpTimer = setTimeout(() => {
+        followUpTimer = null;
+        scheduleBroadcast();
+      }, 0);
+    }
   });
 }
 
@@ -227,13 +249,14 @@ function onConnect(port: Port): void {
     }
     return;
   }
-  ports.set(port, { bucket: new TokenBucket(PORT_RATE_PER_SEC, PORT_BURST, performance.now()), inFlight: 0, malformed: 0 });
+  const state: PortState = { bucket: new TokenBucket(PORT_RATE_PER_SEC, PORT_BURST, performance.now()), inFlight: 0, malformed: 0, cursor: null };
+  ports.set(port, state);
   port.onMessage.addListener((raw: unknown) => void onPortMessage(port, raw));
   port.onDisconnect.addListener(() => {
     ports.delete(port);
   });
   const view = currentView();
-  if (view) post(port, { type: 'view', view });
+  if (view && sendView(port, state, view)) scheduleBroadcast();
 }
 
 // Registered synchronously so a UI that connects while the engine boots is not turned away.

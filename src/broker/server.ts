@@ -7,11 +7,17 @@
  * never logged, never stored. Logs carry metadata only (counts, error codes, short prefixes).
  *
  * Every input is hostile until validated; every handler is wrapped so no frame can crash the
- * process. Abuse limits: frame size, per-connection token bucket, per-address and global
- * connection caps, bad-frame budget, register deadline, keepalive, per-recipient backpressure.
+ * process. Abuse limits, in the order a connection meets them: per-address and global socket
+ * caps at TCP accept (`SocketGate`), a deadline for the HTTP upgrade request (headers and
+ * request timeouts), then frame size, a per-connection token bucket, a bad-frame budget, a
+ * register deadline, keepalive and per-recipient backpressure.
+ *
+ * Peer ids are not chosen by clients: `register` carries a token and the broker derives the id
+ * from it (`peerIdFromTokenText`), so an id can only be held by whoever holds its token.
  */
 
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import {
@@ -20,6 +26,7 @@ import {
   helloLimitsOf,
   logPrefix,
   parseClientFrame,
+  peerIdFromTokenText,
   resolveLimits,
   type BrokerLimits,
   type ClientFrame,
@@ -28,6 +35,9 @@ import {
   type ServerFrame,
 } from '../engine/broker-protocol';
 import type { Logger } from '../engine/platform';
+import { SocketGate } from './socket-gate';
+
+export { addressKey } from './socket-gate';
 
 export interface TapEvent {
   dir: 'in' | 'out';
@@ -47,6 +57,9 @@ export interface BrokerOptions {
 }
 
 export interface BrokerStats {
+  /** TCP sockets open now, upgraded or not (what the per-address cap counts). */
+  sockets: number;
+  /** WebSocket connections past the upgrade. */
   connections: number;
   registered: number;
   rooms: number;
@@ -55,7 +68,7 @@ export interface BrokerStats {
   framesIn: number;
   framesOut: number;
   relayed: number;
-  /** Connections turned away at upgrade (address or global cap). */
+  /** Sockets destroyed at accept (address or global cap). */
   rejectedConnections: number;
   /** Connections terminated because they stopped answering pings. */
   keepaliveTimeouts: number;
@@ -81,7 +94,9 @@ const silentLog: Logger = { info: () => {}, warn: () => {} };
 const CLOSE_POLICY = 1008;
 const CLOSE_TOO_BIG = 1009;
 const CLOSE_GOING_AWAY = 1001;
-const CLOSE_TRY_AGAIN = 1013;
+
+/** Refusals at accept are logged at most this often (a flood must not become a log flood). */
+const REJECT_LOG_INTERVAL_MS = 1000;
 
 /** How long `close()` lets clients finish the close handshake before cutting them off. */
 const SHUTDOWN_GRACE_MS = 1000;
@@ -89,7 +104,6 @@ const SHUTDOWN_GRACE_MS = 1000;
 interface Conn {
   readonly id: string;
   readonly ws: WebSocket;
-  readonly addressKey: string;
   peerId: string | null;
   readonly claims: Set<string>;
   readonly watches: Set<string>;
@@ -106,27 +120,6 @@ interface Room {
   readonly watchers: Set<Conn>;
 }
 
-/**
- * Groups client addresses for the per-address cap. IPv4-mapped IPv6 becomes plain IPv4, and
- * IPv6 is grouped per /64 because one host is routinely handed a whole /64.
- */
-export function addressKey(address: string | undefined): string {
-  if (!address) return 'unknown';
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  if (!address.includes(':')) return address;
-  const bare = address.split('%')[0]!; // drop a zone id
-  const halves = bare.split('::');
-  if (halves.length > 2) return bare;
-  const head = halves[0] ? halves[0].split(':') : [];
-  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
-  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
-  if (fill < 0) return bare;
-  const groups = [...head, ...Array<string>(fill).fill('0'), ...tail];
-  if (groups.length !== 8 || !groups.every((g) => /^[0-9a-f]{1,4}$/i.test(g))) return bare;
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
-}
-
 function rawToBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -137,13 +130,11 @@ class Broker {
   private readonly conns = new Set<Conn>();
   private readonly peers = new Map<string, Conn>();
   private readonly rooms = new Map<string, Room>();
-  private readonly perAddress = new Map<string, number>();
   private nextConnId = 1;
   private readonly counters = {
     framesIn: 0,
     framesOut: 0,
     relayed: 0,
-    rejectedConnections: 0,
     keepaliveTimeouts: 0,
     handlerErrors: 0,
   };
@@ -153,16 +144,16 @@ class Broker {
     private readonly limits: BrokerLimits,
     private readonly log: Logger,
     private readonly tap: BrokerOptions['tap'],
+    private readonly gate: SocketGate,
   ) {}
 
   // --- connection lifecycle -------------------------------------------------------------------
 
-  accept(ws: WebSocket, req: http.IncomingMessage): void {
-    const key = addressKey(req.socket.remoteAddress);
+  /** A socket that passed the gate and completed the upgrade (the gate still counts it). */
+  accept(ws: WebSocket): void {
     const conn: Conn = {
       id: `c${this.nextConnId++}`,
       ws,
-      addressKey: key,
       peerId: null,
       claims: new Set(),
       watches: new Set(),
@@ -177,26 +168,11 @@ class Broker {
       this.log.warn('broker: socket error', { conn: conn.id, error: (err as NodeJS.ErrnoException).code ?? err.name });
     });
 
-    // Caps are checked once the handshake is done so the client gets a readable reason.
-    const fromAddress = this.perAddress.get(key) ?? 0;
-    const overAddress = fromAddress >= this.limits.connectionsPerIp;
-    const overGlobal = this.conns.size >= this.limits.maxConnections;
-    if (overAddress || overGlobal) {
-      this.counters.rejectedConnections++;
-      conn.gone = true;
-      this.sendError(conn, 'too-many-connections', overAddress ? 'too many connections from this address' : 'broker is full', true);
-      ws.close(overAddress ? CLOSE_POLICY : CLOSE_TRY_AGAIN, 'too many connections');
-      this.log.warn('broker: connection rejected', { reason: overAddress ? 'per-address cap' : 'global cap', connections: this.conns.size });
-      return;
-    }
-
-    this.perAddress.set(key, fromAddress + 1);
+    // No cap check here: the socket was counted (and capped) at accept, and stays counted until
+    // it closes, so a half-open upgrade and a WebSocket cost the same one slot.
     this.conns.add(conn);
     ws.on('close', () => {
       this.teardown(conn);
-      const left = (this.perAddress.get(key) ?? 1) - 1;
-      if (left <= 0) this.perAddress.delete(key);
-      else this.perAddress.set(key, left);
       this.log.info('broker: connection closed', { conn: conn.id, connections: this.conns.size });
     });
     ws.on('pong', () => {
@@ -295,7 +271,7 @@ class Broker {
       if (buf.length > this.limits.maxFrameBytes) return this.fail(conn, 'too-large', 'frame too large', CLOSE_TOO_BIG);
       if (isBinary) return this.badFrame(conn, 'bad-frame', 'binary frames are not accepted');
 
-      const parsed = parseClientFrame(buf.toString('utf8'), { maxBlobLength: this.limits.maxFrameBytes });
+      const parsed = parseClientFrame(buf.toString('utf8'), { maxBlobLength: this.limits.maxFrameBytes, maxFrameBytes: this.limits.maxFrameBytes });
       if (!parsed.ok) return this.badFrame(conn, parsed.code, parsed.message, parsed.q);
       this.dispatch(conn, parsed.frame);
     } catch (err) {
@@ -313,7 +289,7 @@ class Broker {
 
   private dispatch(conn: Conn, frame: ClientFrame): void {
     if (frame.t === 'ping') return this.send(conn, frame.q === undefined ? { t: 'pong' } : { t: 'pong', q: frame.q });
-    if (frame.t === 'register') return this.register(conn, frame.id);
+    if (frame.t === 'register') return this.register(conn, frame.token);
     const peerId = conn.peerId;
     if (peerId === null) {
       return this.badFrame(conn, 'not-registered', 'register first', 'q' in frame ? frame.q : undefined);
@@ -334,7 +310,14 @@ class Broker {
     }
   }
 
-  private register(conn: Conn, id: string): void {
+  /**
+   * The id is derived from the token, never taken from the client, so holding an id proves
+   * holding its token. A second live connection with the same token gets `id-taken` (first
+   * live connection wins): the owner's reconnect retries until the broker has dropped the old
+   * socket (close, or keepalive timeout), and a leaked token cannot evict a live owner.
+   */
+  private register(conn: Conn, token: string): void {
+    const id = peerIdFromTokenText(token);
     if (conn.peerId !== null) {
       if (conn.peerId === id) return this.send(conn, { t: 'registered', id });
       return this.sendError(conn, 'already-registered', 'this connection is registered under another id', false);
@@ -468,12 +451,14 @@ class Broker {
       watches += c.watches.size;
     }
     return {
+      sockets: this.gate.open(),
       connections: this.conns.size,
       registered: this.peers.size,
       rooms: this.rooms.size,
       claims,
       watches,
       ...this.counters,
+      rejectedConnections: this.gate.rejected,
       errors: { ...this.errorCounts },
     };
   }
@@ -504,9 +489,20 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   const port = opts.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('port must be an integer in 0..65535');
   const log = opts.log ?? silentLog;
-  const broker = new Broker(limits, log, opts.tap);
+  const gate = new SocketGate(limits);
+  const broker = new Broker(limits, log, opts.tap, gate);
 
-  const server = http.createServer((req, res) => {
+  // A half-sent request (the upgrade included) is dropped with 408 once the handshake timeout
+  // passes. Node checks these timeouts on an interval (default 30 s), so check often enough
+  // that the deadline holds to within a quarter of it.
+  const httpOptions: http.ServerOptions = {
+    headersTimeout: limits.handshakeTimeoutMs,
+    requestTimeout: limits.handshakeTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.handshakeTimeoutMs / 4))),
+    keepAliveTimeout: Math.min(5000, limits.handshakeTimeoutMs),
+    maxHeaderSize: 8192, // an upgrade needs a few hundred bytes; a half-open socket holds at most this
+  };
+  const server = http.createServer(httpOptions, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/healthz') return respondJson(res, 404, { ok: false, error: 'not found' });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -526,12 +522,24 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
   });
   wss.on('error', (err) => log.warn('broker: server error', { error: err.name }));
 
+  // Caps at accept, before the HTTP parser has buffered a byte of the request.
+  let lastRejectLog = 0;
+  server.on('connection', (socket: Socket) => {
+    const verdict = gate.admit(socket);
+    if (verdict === 'admitted') return;
+    const now = Date.now();
+    if (now - lastRejectLog >= REJECT_LOG_INTERVAL_MS) {
+      lastRejectLog = now;
+      log.warn('broker: connection refused at accept', { reason: verdict, refused: gate.rejected, sockets: gate.open() });
+    }
+  });
+
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy()); // a reset mid-handshake must not crash the process
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/') return rejectUpgrade(socket, '404 Not Found');
     try {
-      wss.handleUpgrade(req, socket, head, (ws) => broker.accept(ws, req));
+      wss.handleUpgrade(req, socket, head, (ws) => broker.accept(ws));
     } catch {
       socket.destroy();
     }

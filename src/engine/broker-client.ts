@@ -1,24 +1,31 @@
 /**
  * The engine's connection to the signaling broker (DESIGN.md §3).
  *
- * One WebSocket, one ephemeral peer id. Requests (`claim`, `release`, `holder`, `watch`) are
+ * One WebSocket, one ephemeral peer id, bound to a secret token: the client registers with the
+ * token and the broker derives the id from it, so no one else can take the id. Requests (`claim`, `release`, `holder`, `watch`) are
  * correlated by a numeric tag `q` and time out; `send` is fire-and-forget with delivery errors
  * reported through `onDeliveryError`. After a drop the client reconnects on its own with capped,
- * jittered exponential backoff, registers the same id again and restores its watches; the
+ * jittered exponential backoff, registers with the same token (so it gets the same id back) and
+ * restores its watches; the
  * session re-claims in `onReconnected` if it was coordinator.
  *
  * Everything the broker says is validated with `parseServerFrame`; the broker is untrusted, so a
  * bad frame is dropped and counted, never acted on. Outgoing frames are paced with a token bucket
  * under the limits the broker announced, so a burst of ICE candidates cannot get us disconnected.
  *
+ * The token never appears in a log line or an error message.
+ *
  * Platform-neutral: the socket, clock and logger are injected.
  */
 
 import {
+  PEER_TOKEN_BYTES,
   TokenBucket,
+  encodePeerToken,
   isPeerId,
   isSid,
   parseServerFrame,
+  peerIdFromTokenText,
   utf8Length,
   type ClientFrame,
   type HelloLimits,
@@ -30,8 +37,11 @@ export type BrokerState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export interface BrokerClientOptions {
   url: string;
-  /** This participant's ephemeral id: base64url of 16 random bytes (see `newPeerId`). */
-  peerId: string;
+  /**
+   * 32 random bytes (see `newPeerToken`): the secret behind this participant's peer id. Keep it
+   * for the whole call so a reconnect resumes the same id; never share or log it.
+   */
+  token: Uint8Array;
   webSocket: WebSocketFactory;
   clock: Clock;
   log: Logger;
@@ -104,7 +114,10 @@ const CLOSE_NORMAL = 1000;
 const CLOSE_KEEPALIVE = 4000;
 
 export class BrokerClient {
+  /** `peerIdFromToken(token)`: the id the broker derives from our token. */
   readonly peerId: string;
+  /** The token as sent in `register`; a #private field so no inspection or spread reveals it. */
+  readonly #token: string;
   /** A relayed blob; `from` is the sender's id as stamped by the broker (the blob must still be unsealed and checked). */
   onMessage: ((from: string, blob: string) => void) | null = null;
   /**
@@ -148,8 +161,11 @@ export class BrokerClient {
   private readonly counters = { badFrames: 0, reconnects: 0, timeouts: 0 };
 
   constructor(opts: BrokerClientOptions) {
-    if (!isPeerId(opts.peerId)) throw new TypeError('peerId must be a 22-char base64url id of 16 random bytes');
-    this.peerId = opts.peerId;
+    if (!(opts.token instanceof Uint8Array) || opts.token.length !== PEER_TOKEN_BYTES) {
+      throw new TypeError(`token must be ${PEER_TOKEN_BYTES} random bytes`);
+    }
+    this.#token = encodePeerToken(opts.token);
+    this.peerId = peerIdFromTokenText(this.#token);
     this.url = opts.url;
     this.makeSocket = opts.webSocket;
     this.clock = opts.clock;
@@ -478,12 +494,13 @@ export class BrokerClient {
         this.clock.now(),
       );
       hs.phase = 'registered';
-      this.enqueue({ raw: JSON.stringify({ t: 'register', id: this.peerId } satisfies ClientFrame) });
+      this.enqueue({ raw: JSON.stringify({ t: 'register', token: this.#token } satisfies ClientFrame) });
       return;
     }
+    // The broker must name the id our token derives to; any other id is a broker lying to us.
     if (frame.t === 'registered' && hs.phase === 'registered' && frame.id === this.peerId) return hs.resolve();
     if (frame.t === 'error') {
-      const why = frame.code === 'id-taken' ? 'peer id is already taken' : frame.message;
+      const why = frame.code === 'id-taken' ? 'peer id is already taken (by an earlier connection with our token)' : frame.message;
       return hs.reject(new BrokerRequestError(frame.code, `broker refused the connection: ${why} (${frame.code})`));
     }
     this.bad(`unexpected ${frame.t} during handshake`);

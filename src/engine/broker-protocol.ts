@@ -3,14 +3,24 @@
  *
  * JSON text frames, one object per WebSocket message, each tagged by `t`. The broker is an
  * untrusted relay: it sees a hashed room id (`sid`), ephemeral peer ids and opaque sealed blobs,
- * nothing else. Both directions are validated strictly (exact key sets, exact id formats) so a
- * malformed or hostile frame is dropped at the edge instead of reaching program logic.
+ * nothing else. Both directions are validated by the declarative valibot schemas below (strict
+ * key sets, exact id formats, bounded lengths and numbers); they are the single source of the
+ * frame types, so a malformed or hostile frame is dropped at the edge instead of reaching
+ * program logic. Golden vectors: tests/unit/vectors/broker-vectors.json.
+ *
+ * Peer ids are bound to a secret: a client holds a 32-byte random token and registers with it;
+ * the broker derives the id (`peerIdFromToken`), so nobody can register an id whose token it
+ * lacks, and the owner gets the same id back after a reconnect.
  *
  * Platform-neutral: no Node or browser imports.
  */
 
-import { toBase64Url } from './encoding';
-export const BROKER_PROTOCOL_VERSION = 1 as const;
+import * as v from 'valibot';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { toBase64Url, utf8Encode } from './encoding';
+
+/** 2: `register` carries a token instead of an id (v1 clients fail fast on `hello`). */
+export const BROKER_PROTOCOL_VERSION = 2 as const;
 
 // ---------------------------------------------------------------------------------------------
 // Limits
@@ -22,9 +32,12 @@ export interface BrokerLimits {
   messagesPerSecond: number;
   /** Token-bucket capacity: how many frames a connection may send in a burst. */
   burst: number;
-  /** Live WebSocket connections per client address (IPv6: per /64). */
+  /**
+   * TCP sockets per client address (IPv6: per /64), counted from accept: half-sent upgrades,
+   * plain HTTP and WebSockets alike. Sockets over the cap are destroyed at accept.
+   */
   connectionsPerIp: number;
-  /** Live WebSocket connections in total. */
+  /** TCP sockets in total, counted the same way. */
   maxConnections: number;
   /** Rooms one connection may hold the claim of at once. */
   maxClaimsPerConnection: number;
@@ -32,7 +45,9 @@ export interface BrokerLimits {
   maxWatchesPerConnection: number;
   /** Malformed frames tolerated on one connection; the last one closes it. */
   maxBadFrames: number;
-  /** A connection that has not registered within this time is closed. */
+  /** An HTTP request (the WebSocket upgrade included) must be fully received within this. */
+  handshakeTimeoutMs: number;
+  /** A connection that has not registered within this time after the upgrade is closed. */
   registerTimeoutMs: number;
   /** Interval of the broker's WebSocket pings. */
   pingIntervalMs: number;
@@ -53,43 +68,42 @@ export const DEFAULT_LIMITS: Readonly<BrokerLimits> = Object.freeze({
   maxClaimsPerConnection: 16,
   maxWatchesPerConnection: 16,
   maxBadFrames: 5,
+  handshakeTimeoutMs: 5_000,
   registerTimeoutMs: 10_000,
   pingIntervalMs: 15_000,
   pongTimeoutMs: 30_000,
   maxBufferedBytes: 1_048_576,
 });
 
-/** The limits a client needs to stay within; announced in `hello`. */
-export interface HelloLimits {
-  maxFrameBytes: number;
-  messagesPerSecond: number;
-  burst: number;
-  maxClaimsPerConnection: number;
-  maxWatchesPerConnection: number;
-}
+const HOUR_MS = 3_600_000;
 
-const HELLO_LIMIT_KEYS = [
-  'maxFrameBytes',
-  'messagesPerSecond',
-  'burst',
-  'maxClaimsPerConnection',
-  'maxWatchesPerConnection',
-] as const satisfies readonly (keyof HelloLimits)[];
+/** Upper bound of each limit (the lower bound is 1): a value beyond it is a typo, not a policy. */
+export const LIMIT_MAX: Readonly<{ [K in keyof BrokerLimits]: number }> = Object.freeze({
+  maxFrameBytes: 16 * 1024 * 1024,
+  messagesPerSecond: 100_000,
+  burst: 100_000,
+  connectionsPerIp: 100_000,
+  maxConnections: 1_000_000,
+  maxClaimsPerConnection: 10_000,
+  maxWatchesPerConnection: 10_000,
+  maxBadFrames: 1_000,
+  handshakeTimeoutMs: 10 * 60_000,
+  registerTimeoutMs: HOUR_MS,
+  pingIntervalMs: HOUR_MS,
+  pongTimeoutMs: HOUR_MS,
+  maxBufferedBytes: 1024 * 1024 * 1024,
+});
 
-export function helloLimitsOf(limits: BrokerLimits): HelloLimits {
-  const out = {} as HelloLimits;
-  for (const k of HELLO_LIMIT_KEYS) out[k] = limits[k];
-  return out;
-}
-
-/** Merges overrides into the defaults; throws RangeError on a non-positive or non-integer value. */
+/** Merges overrides into the defaults; throws RangeError on a value outside 1..LIMIT_MAX. */
 export function resolveLimits(overrides: Partial<BrokerLimits> = {}): BrokerLimits {
   const out: BrokerLimits = { ...DEFAULT_LIMITS };
   for (const key of Object.keys(DEFAULT_LIMITS) as (keyof BrokerLimits)[]) {
-    const v = overrides[key];
-    if (v === undefined) continue;
-    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`broker limit ${key} must be a positive integer`);
-    out[key] = v;
+    const value = overrides[key];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < 1 || value > LIMIT_MAX[key]) {
+      throw new RangeError(`broker limit ${key} must be a positive integer up to ${LIMIT_MAX[key]}`);
+    }
+    out[key] = value;
   }
   return out;
 }
@@ -98,12 +112,20 @@ export function resolveLimits(overrides: Partial<BrokerLimits> = {}): BrokerLimi
 // Identifiers
 
 /**
- * Peer id: base64url of 16 random bytes, 22 chars. The last char carries 2 data bits and 4 zero
+ * Peer id: base64url of 16 bytes, 22 chars. The last char carries 2 data bits and 4 zero
  * bits, so only A/Q/g/w are canonical; accepting others would let two spellings alias one id.
  */
 const PEER_ID_RE = /^[A-Za-z0-9_-]{21}[AQgw]$/;
-/** sid: base64url (no padding) of a SHA-256, 43 chars; last char carries 4 data bits + 2 zero bits. */
-const SID_RE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+/** base64url (no padding) of 32 bytes, 43 chars; the last char carries 4 data bits + 2 zero bits. */
+const B64_32_RE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+/** sid: base64url of a SHA-256. */
+const SID_RE = B64_32_RE;
+/** Peer token on the wire: base64url of 32 random bytes (canonical, so one token has one spelling). */
+const TOKEN_RE = B64_32_RE;
+
+export const PEER_TOKEN_BYTES = 32;
+const PEER_ID_BYTES = 16;
+const PEER_ID_CONTEXT = 'kibitz/peer|';
 
 export function isPeerId(v: unknown): v is string {
   return typeof v === 'string' && PEER_ID_RE.test(v);
@@ -113,40 +135,57 @@ export function isSid(v: unknown): v is string {
   return typeof v === 'string' && SID_RE.test(v);
 }
 
+/** A peer token as it is spelled in a `register` frame. */
+export function isPeerTokenText(v: unknown): v is string {
+  return typeof v === 'string' && TOKEN_RE.test(v);
+}
+
 /** Request correlation tag: a non-negative safe integer chosen by the client. */
 export function isRequestTag(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-/** Short, non-identifying prefix for logs: ids and sids are never logged in full. */
+/** Short, non-identifying prefix for logs: ids and sids are never logged in full, tokens never. */
 export function logPrefix(id: string): string {
   return id.slice(0, 6);
 }
 
-/** A fresh ephemeral peer id from a CSPRNG. */
-export function newPeerId(randomBytes: (n: number) => Uint8Array): string {
-  const bytes = randomBytes(16);
-  if (bytes.length !== 16) throw new Error('randomBytes returned the wrong length');
-  return toBase64Url(bytes);
+/** A fresh peer token (the secret behind a peer id) from a CSPRNG. */
+export function newPeerToken(randomBytes: (n: number) => Uint8Array): Uint8Array {
+  const bytes = randomBytes(PEER_TOKEN_BYTES);
+  if (!(bytes instanceof Uint8Array) || bytes.length !== PEER_TOKEN_BYTES) throw new Error('randomBytes returned the wrong length');
+  return Uint8Array.from(bytes);
+}
+
+/** The `register` spelling of a token. */
+export function encodePeerToken(token: Uint8Array): string {
+  if (!(token instanceof Uint8Array) || token.length !== PEER_TOKEN_BYTES) throw new TypeError(`a peer token is ${PEER_TOKEN_BYTES} bytes`);
+  return toBase64Url(token);
+}
+
+/**
+ * The peer id a token proves: base64url of the first 16 bytes of
+ * SHA-256("kibitz/peer|" + base64url(token)). The broker computes this from the token in
+ * `register`, so an id cannot be claimed without its token.
+ */
+export function peerIdFromToken(token: Uint8Array): string {
+  return peerIdFromTokenText(encodePeerToken(token));
+}
+
+/** `peerIdFromToken` for the token as spelled on the wire (what the broker holds). */
+export function peerIdFromTokenText(token: string): string {
+  if (!isPeerTokenText(token)) throw new TypeError('not a canonical base64url peer token');
+  return toBase64Url(sha256(utf8Encode(PEER_ID_CONTEXT + token)).subarray(0, PEER_ID_BYTES));
 }
 
 // ---------------------------------------------------------------------------------------------
-// Frames
-
-export type ClientFrame =
-  | { t: 'register'; id: string }
-  | { t: 'claim'; sid: string; q: number }
-  | { t: 'release'; sid: string; q: number }
-  | { t: 'holder'; sid: string; q: number }
-  | { t: 'watch'; sid: string; q: number }
-  | { t: 'unwatch'; sid: string }
-  | { t: 'send'; to: string; blob: string }
-  | { t: 'ping'; q?: number };
+// Schemas (the single source of the frame types)
 
 export const ERROR_CODES = [
   'bad-frame',
   'too-large',
   'rate-limited',
+  /** v1 brokers sent it after the upgrade; v2 destroys over-cap sockets at accept instead. */
   'too-many-connections',
   'not-registered',
   'already-registered',
@@ -161,126 +200,163 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-export type ServerFrame =
-  | { t: 'hello'; v: typeof BROKER_PROTOCOL_VERSION; limits: HelloLimits }
-  | { t: 'registered'; id: string }
-  /** `holder` is the current holder after the claim: the claimant itself when `ok`. */
-  | { t: 'claimed'; sid: string; q: number; ok: boolean; holder: string }
-  /** Answer to `holder` and to `release` (the holder after the release). */
-  | { t: 'holder'; sid: string; q: number; holder: string | null }
-  /** Sent to watchers when the claim is released; `former` is null when not known. */
-  | { t: 'released'; sid: string; former: string | null }
-  | { t: 'watching'; sid: string; q: number }
-  | { t: 'msg'; from: string; blob: string }
-  | { t: 'pong'; q?: number }
-  | { t: 'error'; code: ErrorCode; message: string; fatal: boolean; q?: number; to?: string };
+const MAX_MESSAGE_LENGTH = 500;
+/**
+ * Room for the rest of a frame around its largest blob. A relayed `msg` is the sender's `send`
+ * re-serialized (JSON.stringify never spells a string longer than the sender had to), so it
+ * fits the sender's frame limit plus this.
+ */
+const FRAME_ENVELOPE_BYTES = 1024;
 
+// Every schema carries its own rule text, so a rejection message never echoes hostile input.
+const formatted = (re: RegExp, rule: string) => v.pipe(v.string(rule), v.regex(re, rule));
+const PeerIdSchema = formatted(PEER_ID_RE, 'must be a 22-char base64url peer id');
+const SidSchema = formatted(SID_RE, 'must be a 43-char base64url SHA-256');
+const TokenSchema = formatted(TOKEN_RE, 'must be a 43-char base64url token of 32 bytes');
+const QRule = 'must be a non-negative integer';
+const RequestTagSchema = v.pipe(v.number(QRule), v.safeInteger(QRule), v.minValue(0, QRule));
+const BoolSchema = v.boolean('must be a boolean');
+const MessageSchema = v.pipe(v.string('must be a short string'), v.maxLength(MAX_MESSAGE_LENGTH, 'must be a short string'));
+const CodeSchema = v.picklist(ERROR_CODES, 'must be a known error code');
+const VersionSchema = v.literal(BROKER_PROTOCOL_VERSION, `must be ${BROKER_PROTOCOL_VERSION}`);
+const blobSchema = (max: number) => v.pipe(v.string('must be a string'), v.maxLength(max, 'is too long'));
+
+const limit = (key: keyof BrokerLimits) => {
+  const rule = `must be an integer in 1..${LIMIT_MAX[key]}`;
+  return v.pipe(v.number(rule), v.safeInteger(rule), v.minValue(1, rule), v.maxValue(LIMIT_MAX[key], rule));
+};
+/**
+ * Not strict: unknown limit keys are dropped (not copied) so a broker can announce new limits
+ * without breaking older clients; the ones a client relies on must all be present.
+ */
+const HelloLimitsSchema = v.object(
+  {
+    maxFrameBytes: limit('maxFrameBytes'),
+    messagesPerSecond: limit('messagesPerSecond'),
+    burst: limit('burst'),
+    maxClaimsPerConnection: limit('maxClaimsPerConnection'),
+    maxWatchesPerConnection: limit('maxWatchesPerConnection'),
+  },
+  'must be an object',
+);
+
+/** The limits a client needs to stay within; announced in `hello`. */
+export type HelloLimits = v.InferOutput<typeof HelloLimitsSchema>;
+
+export function helloLimitsOf(limits: BrokerLimits): HelloLimits {
+  const { maxFrameBytes, messagesPerSecond, burst, maxClaimsPerConnection, maxWatchesPerConnection } = limits;
+  return { maxFrameBytes, messagesPerSecond, burst, maxClaimsPerConnection, maxWatchesPerConnection };
+}
+
+/** A strict object tagged `t`: unknown keys (`__proto__` included) are rejected. */
+function frame<const T extends string, const E extends v.ObjectEntries>(t: T, entries: E) {
+  return v.strictObject({ t: v.literal(t), ...entries });
+}
+
+function clientSchemas(maxBlob: number) {
+  return {
+    register: frame('register', { token: TokenSchema }),
+    claim: frame('claim', { sid: SidSchema, q: RequestTagSchema }),
+    release: frame('release', { sid: SidSchema, q: RequestTagSchema }),
+    holder: frame('holder', { sid: SidSchema, q: RequestTagSchema }),
+    watch: frame('watch', { sid: SidSchema, q: RequestTagSchema }),
+    unwatch: frame('unwatch', { sid: SidSchema }),
+    send: frame('send', { to: PeerIdSchema, blob: blobSchema(maxBlob) }),
+    ping: frame('ping', { q: v.exactOptional(RequestTagSchema) }),
+  };
+}
+
+function serverSchemas(maxBlob: number) {
+  return {
+    hello: frame('hello', { v: VersionSchema, limits: HelloLimitsSchema }),
+    /** The id the broker derived from the token; the client checks it is its own. */
+    registered: frame('registered', { id: PeerIdSchema }),
+    /** `holder` is the current holder after the claim: the claimant itself when `ok`. */
+    claimed: frame('claimed', { sid: SidSchema, q: RequestTagSchema, ok: BoolSchema, holder: PeerIdSchema }),
+    /** Answer to `holder` and to `release` (the holder after the release). */
+    holder: frame('holder', { sid: SidSchema, q: RequestTagSchema, holder: v.nullable(PeerIdSchema) }),
+    /** Sent to watchers when the claim is released; `former` is null when not known. */
+    released: frame('released', { sid: SidSchema, former: v.nullable(PeerIdSchema) }),
+    watching: frame('watching', { sid: SidSchema, q: RequestTagSchema }),
+    msg: frame('msg', { from: PeerIdSchema, blob: blobSchema(maxBlob) }),
+    pong: frame('pong', { q: v.exactOptional(RequestTagSchema) }),
+    error: frame('error', {
+      code: CodeSchema,
+      message: MessageSchema,
+      fatal: BoolSchema,
+      q: v.exactOptional(RequestTagSchema),
+      to: v.exactOptional(PeerIdSchema),
+    }),
+  };
+}
+
+type ClientSchemas = ReturnType<typeof clientSchemas>;
+type ServerSchemas = ReturnType<typeof serverSchemas>;
+type FramesOf<S> = { [K in keyof S]: S[K] extends v.GenericSchema ? v.InferOutput<S[K]> : never }[keyof S];
+
+export type ClientFrame = FramesOf<ClientSchemas>;
+export type ServerFrame = FramesOf<ServerSchemas>;
 export type ClientFrameType = ClientFrame['t'];
 export type ServerFrameType = ServerFrame['t'];
+
+/** Every frame type, per direction (the vectors test checks each has valid and invalid cases). */
+export const CLIENT_FRAME_TYPES = Object.keys(clientSchemas(1)) as ClientFrameType[];
+export const SERVER_FRAME_TYPES = Object.keys(serverSchemas(1)) as ServerFrameType[];
+
+/** Schemas depend on the blob bound only; a handful of bounds are ever in use, so cache a few. */
+const schemaCache = new Map<number, { client: ClientSchemas; server: ServerSchemas }>();
+const SCHEMA_CACHE_MAX = 8;
+
+function schemasFor(maxBlob: number): { client: ClientSchemas; server: ServerSchemas } {
+  let hit = schemaCache.get(maxBlob);
+  if (!hit) {
+    if (schemaCache.size >= SCHEMA_CACHE_MAX) schemaCache.clear();
+    hit = { client: clientSchemas(maxBlob), server: serverSchemas(maxBlob) };
+    schemaCache.set(maxBlob, hit);
+  }
+  return hit;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
 
 export type ParseResult<F> =
   | { ok: true; frame: F }
   /** `q` is echoed when the rejected frame carried a well-formed one, so a request fails fast. */
-  | { ok: false; code: 'bad-frame' | 'unknown-type'; message: string; q?: number };
+  | { ok: false; code: 'bad-frame' | 'unknown-type' | 'too-large'; message: string; q?: number };
 
 export interface ParseOptions {
-  /** Upper bound for a relayed blob, in UTF-16 code units (≤ its UTF-8 byte length). */
+  /** Upper bound for a relayed blob, in UTF-16 code units (≤ its UTF-8 byte length). Default 65536. */
   maxBlobLength?: number;
+  /** Upper bound for the raw text, in UTF-8 bytes, checked before JSON.parse. Default: the blob bound plus 1 KiB. */
+  maxFrameBytes?: number;
 }
 
-type FieldKind = 'id' | 'sid' | 'q' | 'blob' | 'bool' | 'idOrNull' | 'code' | 'message' | 'version' | 'limits';
-interface FieldSpec {
-  kind: FieldKind;
-  optional?: true;
-}
-/** One spec per field of a frame type (the type system checks every field is covered). */
-type SchemaOf<F> = { [K in Exclude<keyof F, 't'>]-?: FieldSpec };
-type Schemas<U extends { t: string }> = { [T in U['t']]: SchemaOf<Extract<U, { t: T }>> };
-
-const req = (kind: FieldKind): FieldSpec => ({ kind });
-const opt = (kind: FieldKind): FieldSpec => ({ kind, optional: true });
-
-const CLIENT_SCHEMAS: Schemas<ClientFrame> = {
-  register: { id: req('id') },
-  claim: { sid: req('sid'), q: req('q') },
-  release: { sid: req('sid'), q: req('q') },
-  holder: { sid: req('sid'), q: req('q') },
-  watch: { sid: req('sid'), q: req('q') },
-  unwatch: { sid: req('sid') },
-  send: { to: req('id'), blob: req('blob') },
-  ping: { q: opt('q') },
-};
-
-const SERVER_SCHEMAS: Schemas<ServerFrame> = {
-  hello: { v: req('version'), limits: req('limits') },
-  registered: { id: req('id') },
-  claimed: { sid: req('sid'), q: req('q'), ok: req('bool'), holder: req('id') },
-  holder: { sid: req('sid'), q: req('q'), holder: req('idOrNull') },
-  released: { sid: req('sid'), former: req('idOrNull') },
-  watching: { sid: req('sid'), q: req('q') },
-  msg: { from: req('id'), blob: req('blob') },
-  pong: { q: opt('q') },
-  error: { code: req('code'), message: req('message'), fatal: req('bool'), q: opt('q'), to: opt('id') },
-};
-
-const MAX_MESSAGE_LENGTH = 500;
-const ERROR_CODE_SET: ReadonlySet<string> = new Set(ERROR_CODES);
-
-export function isErrorCode(v: unknown): v is ErrorCode {
-  return typeof v === 'string' && ERROR_CODE_SET.has(v);
-}
-
-function isPositiveInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
-}
-
-/** Returns the validated field value (copied, never the attacker's object) or an error text. */
-function checkField(kind: FieldKind, v: unknown, opts: Required<ParseOptions>): { ok: true; value: unknown } | { ok: false; why: string } {
-  switch (kind) {
-    case 'id':
-      return isPeerId(v) ? { ok: true, value: v } : { ok: false, why: 'must be a 22-char base64url peer id' };
-    case 'idOrNull':
-      return v === null || isPeerId(v) ? { ok: true, value: v } : { ok: false, why: 'must be a peer id or null' };
-    case 'sid':
-      return isSid(v) ? { ok: true, value: v } : { ok: false, why: 'must be a 43-char base64url SHA-256' };
-    case 'q':
-      return isRequestTag(v) ? { ok: true, value: v } : { ok: false, why: 'must be a non-negative integer' };
-    case 'blob':
-      if (typeof v !== 'string') return { ok: false, why: 'must be a string' };
-      if (v.length > opts.maxBlobLength) return { ok: false, why: 'is too long' };
-      return { ok: true, value: v };
-    case 'bool':
-      return typeof v === 'boolean' ? { ok: true, value: v } : { ok: false, why: 'must be a boolean' };
-    case 'code':
-      return isErrorCode(v) ? { ok: true, value: v } : { ok: false, why: 'must be a known error code' };
-    case 'message':
-      return typeof v === 'string' && v.length <= MAX_MESSAGE_LENGTH ? { ok: true, value: v } : { ok: false, why: 'must be a short string' };
-    case 'version':
-      return v === BROKER_PROTOCOL_VERSION ? { ok: true, value: v } : { ok: false, why: `must be ${BROKER_PROTOCOL_VERSION}` };
-    case 'limits': {
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) return { ok: false, why: 'must be an object' };
-      // Unknown limit keys are ignored (not copied) so a broker can announce new limits
-      // without breaking v1 clients; the ones a v1 client relies on must all be present.
-      const src = v as Record<string, unknown>;
-      const out = {} as HelloLimits;
-      for (const k of HELLO_LIMIT_KEYS) {
-        const n = Object.hasOwn(src, k) ? src[k] : undefined;
-        if (!isPositiveInt(n)) return { ok: false, why: `.${k} must be a positive integer` };
-        out[k] = n;
-      }
-      return { ok: true, value: out };
-    }
+/** Turns the first issue into a short message built from schema keys and rule texts only. */
+function describeIssue(t: string, issue: v.BaseIssue<unknown>): string {
+  const path = issue.path ?? [];
+  const last = path.at(-1);
+  const parent = last?.input;
+  const keys = path.map((p) => String(p.key));
+  if (last && typeof parent === 'object' && parent !== null && !Object.hasOwn(parent, last.key as PropertyKey)) {
+    return `${t} frame is missing field ${keys.join('.')}`;
   }
+  // A strict object complaining about a key it holds: the key is not in the schema.
+  if (issue.type === 'strict_object') return `unexpected field in ${t} frame`;
+  return `${t}.${keys.join('.')} ${issue.message}`;
 }
 
-function parseFrame<F extends { t: string }>(
+function parseWith<F>(
   raw: unknown,
-  schemas: Record<string, Record<string, FieldSpec>>,
-  options: ParseOptions | undefined,
+  schemas: Record<string, v.GenericSchema>,
+  maxFrameBytes: number,
 ): ParseResult<F> {
-  const opts: Required<ParseOptions> = { maxBlobLength: options?.maxBlobLength ?? DEFAULT_LIMITS.maxFrameBytes };
   let value: unknown = raw;
   if (typeof raw === 'string') {
+    // Size before parse: JSON.parse of a huge text is the cost an attacker wants us to pay.
+    if (raw.length > maxFrameBytes || utf8Length(raw) > maxFrameBytes) {
+      return { ok: false, code: 'too-large', message: 'frame too large' };
+    }
     try {
       value = JSON.parse(raw);
     } catch {
@@ -299,32 +375,25 @@ function parseFrame<F extends { t: string }>(
   if (typeof t !== 'string') return fail('bad-frame', 'frame has no string field t');
   // hasOwn: a `t` of "constructor" or "__proto__" must not find an inherited property.
   if (!Object.hasOwn(schemas, t)) return fail('unknown-type', 'unknown frame type');
-  const schema = schemas[t]!;
-
-  for (const key of Object.keys(obj)) {
-    if (key !== 't' && !Object.hasOwn(schema, key)) return fail('bad-frame', `unexpected field in ${t} frame`);
-  }
-  const out: Record<string, unknown> = { t };
-  for (const [key, spec] of Object.entries(schema)) {
-    if (!Object.hasOwn(obj, key) || obj[key] === undefined) {
-      if (spec.optional) continue;
-      return fail('bad-frame', `${t} frame is missing field ${key}`);
-    }
-    const r = checkField(spec.kind, obj[key], opts);
-    if (!r.ok) return fail('bad-frame', `${t}.${key} ${r.why}`);
-    out[key] = r.value;
-  }
-  return { ok: true, frame: out as unknown as F };
+  const result = v.safeParse(schemas[t]!, obj, { abortEarly: true });
+  if (!result.success) return fail('bad-frame', describeIssue(t, result.issues[0]));
+  return { ok: true, frame: result.output as F };
 }
 
 /** Validates a frame a client sent (a JSON string or an already parsed value). */
 export function parseClientFrame(raw: unknown, options?: ParseOptions): ParseResult<ClientFrame> {
-  return parseFrame<ClientFrame>(raw, CLIENT_SCHEMAS, options);
+  const maxBlob = options?.maxBlobLength ?? DEFAULT_LIMITS.maxFrameBytes;
+  return parseWith<ClientFrame>(raw, schemasFor(maxBlob).client, options?.maxFrameBytes ?? maxBlob + FRAME_ENVELOPE_BYTES);
 }
 
 /** Validates a frame the broker sent (a JSON string or an already parsed value). */
 export function parseServerFrame(raw: unknown, options?: ParseOptions): ParseResult<ServerFrame> {
-  return parseFrame<ServerFrame>(raw, SERVER_SCHEMAS, options);
+  const maxBlob = options?.maxBlobLength ?? DEFAULT_LIMITS.maxFrameBytes;
+  return parseWith<ServerFrame>(raw, schemasFor(maxBlob).server, options?.maxFrameBytes ?? maxBlob + FRAME_ENVELOPE_BYTES);
+}
+
+export function isErrorCode(v: unknown): v is ErrorCode {
+  return typeof v === 'string' && (ERROR_CODES as readonly string[]).includes(v);
 }
 
 /** UTF-8 byte length without allocating (frames are size-limited in bytes, JS strings are UTF-16). */

@@ -7,6 +7,8 @@
  * decoder would let two different strings stand for the same bytes.
  */
 
+import { base32nopad, base64urlnopad, hex } from '@scure/base';
+
 /** Thrown by every strict decoder in this module. */
 export class EncodingError extends Error {
   constructor(message: string) {
@@ -16,111 +18,88 @@ export class EncodingError extends Error {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Power-of-two radix codecs (base64url, base32). One bit-accumulator implementation serves both.
+// base64url, base32, hex: @scure/base (audited, strict: rejects padding where the coder has
+// none, characters outside the alphabet and non-zero trailing bits). What is kept here:
+// - our error type and messages (callers and tests match on `EncodingError`);
+// - a length check before decoding, for a clear "impossible length" reason;
+// - base32 in lowercase (room ids are typed and read by people): scure's RFC 4648 coder is
+//   uppercase-only by design, so the alphabet is checked here, then the text is uppercased;
+// - hex in lowercase only: scure's `hex` accepts either case, which would give one byte string
+//   two spellings.
 
-interface RadixAlphabet {
+interface StrictCoder {
   readonly name: string;
-  readonly chars: string;
-  readonly bitsPerChar: 5 | 6;
-  /** Char code -> symbol value, or -1 for characters outside the alphabet. */
-  readonly lookup: Int16Array;
+  readonly bitsPerChar: 4 | 5 | 6;
+  decode(s: string): Uint8Array;
 }
 
-function makeAlphabet(name: string, chars: string, bitsPerChar: 5 | 6): RadixAlphabet {
-  if (chars.length !== 1 << bitsPerChar) throw new Error(`${name}: alphabet size mismatch`);
-  const lookup = new Int16Array(128).fill(-1);
-  for (let i = 0; i < chars.length; i++) lookup[chars.charCodeAt(i)] = i;
-  return { name, chars, bitsPerChar, lookup };
-}
-
-const BASE64URL = makeAlphabet('base64url', 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', 6);
-/** RFC 4648 section 6 alphabet, lowercased: room ids are typed and read by people. */
-const BASE32 = makeAlphabet('base32', 'abcdefghijklmnopqrstuvwxyz234567', 5);
-
-function radixEncode(alpha: RadixAlphabet, bytes: Uint8Array): string {
-  const { bitsPerChar, chars } = alpha;
-  const mask = (1 << bitsPerChar) - 1;
-  let out = '';
-  let acc = 0;
-  let bits = 0;
-  for (const byte of bytes) {
-    acc = ((acc << 8) | byte) & 0xffff; // at most bitsPerChar-1+8 live bits, fits in 16
-    bits += 8;
-    while (bits >= bitsPerChar) {
-      bits -= bitsPerChar;
-      out += chars[(acc >> bits) & mask];
-    }
-  }
-  // Final partial symbol: remaining bits in the high end, zero-filled (the canonical form).
-  if (bits > 0) out += chars[(acc << (bitsPerChar - bits)) & mask];
-  return out;
-}
-
-function radixDecode(alpha: RadixAlphabet, s: string): Uint8Array<ArrayBuffer> {
-  if (typeof s !== 'string') throw new EncodingError(`${alpha.name}: expected a string`);
-  const { bitsPerChar, lookup } = alpha;
+function decodeStrict(coder: StrictCoder, s: string): Uint8Array<ArrayBuffer> {
+  if (typeof s !== 'string') throw new EncodingError(`${coder.name}: expected a string`);
   // Leftover bits after the last whole byte. A whole symbol's worth of leftover means the
   // length cannot come from any byte string (e.g. base64 length 4k+1).
-  const leftover = (s.length * bitsPerChar) % 8;
-  if (leftover >= bitsPerChar) throw new EncodingError(`${alpha.name}: impossible length ${s.length}`);
-  const out = new Uint8Array(Math.floor((s.length * bitsPerChar) / 8));
-  let acc = 0;
-  let bits = 0;
-  let o = 0;
-  for (let i = 0; i < s.length; i++) {
-    const code = s.charCodeAt(i);
-    const v = code < 128 ? (lookup[code] ?? -1) : -1;
-    if (v < 0) throw new EncodingError(`${alpha.name}: invalid character at position ${i}`);
-    acc = ((acc << bitsPerChar) | v) & 0xffff;
-    bits += bitsPerChar;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-    }
+  const leftover = (s.length * coder.bitsPerChar) % 8;
+  if (leftover >= coder.bitsPerChar) throw new EncodingError(`${coder.name}: impossible length ${s.length}`);
+  let out: Uint8Array;
+  try {
+    out = coder.decode(s);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (/non-zero padding/i.test(message)) throw new EncodingError(`${coder.name}: non-canonical trailing bits`);
+    throw new EncodingError(`${coder.name}: invalid input (${message.slice(0, 40)})`);
   }
-  // Non-canonical: the unused low bits of the last symbol must be zero.
-  if (bits > 0 && (acc & ((1 << bits) - 1)) !== 0) {
-    throw new EncodingError(`${alpha.name}: non-canonical trailing bits`);
-  }
-  return out;
+  // scure returns a fresh array over its own ArrayBuffer; copy only if that ever changes.
+  return out.buffer instanceof ArrayBuffer && out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
+    ? (out as Uint8Array<ArrayBuffer>)
+    : new Uint8Array(out);
 }
+
+const BASE64URL: StrictCoder = { name: 'base64url', bitsPerChar: 6, decode: (s) => base64urlnopad.decode(s) };
+
+const BASE32_LOWER = /^[a-z2-7]*$/;
+const BASE32: StrictCoder = {
+  name: 'base32',
+  bitsPerChar: 5,
+  decode(s) {
+    // Checked before uppercasing: toUpperCase maps some non-ASCII letters into the alphabet
+    // (dotless "ı" -> "I", "ſ" -> "S").
+    if (!BASE32_LOWER.test(s)) throw new Error('characters outside the lowercase base32 alphabet');
+    return base32nopad.decode(s.toUpperCase());
+  },
+};
+
+const HEX_LOWER = /^[0-9a-f]*$/;
+const HEX: StrictCoder = {
+  name: 'hex',
+  bitsPerChar: 4,
+  decode(s) {
+    if (!HEX_LOWER.test(s)) throw new Error('characters outside lowercase hex');
+    return hex.decode(s);
+  },
+};
 
 /** base64url (RFC 4648 section 5) without padding. */
 export function toBase64Url(bytes: Uint8Array): string {
-  return radixEncode(BASE64URL, bytes);
+  return base64urlnopad.encode(bytes);
 }
 
 /** Strict base64url: no padding, no whitespace, no '+' or '/', canonical trailing bits only. */
 export function fromBase64Url(s: string): Uint8Array<ArrayBuffer> {
-  return radixDecode(BASE64URL, s);
+  return decodeStrict(BASE64URL, s);
 }
 
 /** RFC 4648 base32, lowercase, without padding. */
 export function base32Encode(bytes: Uint8Array): string {
-  return radixEncode(BASE32, bytes);
+  return base32nopad.encode(bytes).toLowerCase();
 }
 
 /** Strict base32: lowercase RFC 4648 alphabet only, no padding, canonical trailing bits only. */
 export function base32Decode(s: string): Uint8Array<ArrayBuffer> {
-  return radixDecode(BASE32, s);
+  return decodeStrict(BASE32, s);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Hex and fingerprints
-
-const HEX_CHARS = '0123456789abcdef';
 
 /** Lowercase hex. */
 export function toHex(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += HEX_CHARS[b >> 4]! + HEX_CHARS[b & 15]!;
-  return out;
-}
-
-function hexNibble(code: number): number {
-  if (code >= 0x30 && code <= 0x39) return code - 0x30; // 0-9
-  if (code >= 0x61 && code <= 0x66) return code - 0x61 + 10; // a-f
-  return -1;
+  return hex.encode(bytes);
 }
 
 /**
@@ -128,17 +107,12 @@ function hexNibble(code: number): number {
  * prefix, no separators, no uppercase.
  */
 export function fromHex(s: string): Uint8Array<ArrayBuffer> {
-  if (typeof s !== 'string') throw new EncodingError('hex: expected a string');
-  if (s.length % 2 !== 0) throw new EncodingError('hex: odd length');
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    const hi = hexNibble(s.charCodeAt(2 * i));
-    const lo = hexNibble(s.charCodeAt(2 * i + 1));
-    if (hi < 0 || lo < 0) throw new EncodingError(`hex: invalid character near position ${2 * i}`);
-    out[i] = (hi << 4) | lo;
-  }
-  return out;
+  if (typeof s === 'string' && s.length % 2 !== 0) throw new EncodingError('hex: odd length');
+  return decodeStrict(HEX, s);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fingerprints (our own format: scure has no separator-joined hex)
 
 /** Certificate fingerprints are SHA-256 digests. */
 export const FINGERPRINT_DIGEST_BYTES = 32;
@@ -152,9 +126,7 @@ export function fingerprintFromDigest(bytes: Uint8Array): string {
   if (!(bytes instanceof Uint8Array) || bytes.length !== FINGERPRINT_DIGEST_BYTES) {
     throw new EncodingError(`fingerprint: expected a ${FINGERPRINT_DIGEST_BYTES}-byte SHA-256 digest`);
   }
-  const pairs: string[] = [];
-  for (const b of bytes) pairs.push(HEX_CHARS[b >> 4]! + HEX_CHARS[b & 15]!);
-  return pairs.join(':');
+  return toHex(bytes).replace(/(..)(?!$)/g, '$1:');
 }
 
 /** Exactly the `fingerprintFromDigest` format: 32 lowercase hex pairs joined by ':'. */
@@ -163,7 +135,11 @@ export function isFingerprint(s: unknown): s is string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// UTF-8
+// UTF-8 and bytes: kept on the platform's TextEncoder/TextDecoder rather than scure's `utf8`,
+// because the rules here are stricter than a plain codec: encoding refuses unpaired surrogates
+// (which would otherwise collide on U+FFFD), decoding is fatal and keeps a leading BOM, so
+// decode(encode(s)) === s for every accepted s. concatBytes and the constant-time bytesEqual
+// are not encodings and have no counterpart in @scure/base.
 
 const encoder = new TextEncoder();
 // fatal: invalid UTF-8 throws instead of becoming U+FFFD. ignoreBOM: keep a leading BOM as a

@@ -145,6 +145,10 @@ export class PeerLink {
   handleSignal(body: SignalBody): void {
     this.signalQueue = this.signalQueue.then(() => this.applySignal(body)).catch((err: unknown) => {
       this.opts.log.warn('signaling step failed', { peer: this.remotePeerId.slice(0, 6), error: String(err) });
+      // An offer that cannot be applied before the link is up is a broken or hostile peer's:
+      // close now rather than hold a connection (and an admission slot) until timeout. (An
+      // answer's errors are only logged: libdatachannel reports benign ones on honest answers.)
+      if (body.k === 'desc' && body.desc.type === 'offer' && this.role === 'answerer' && !this.readyFired) this.close('protocol');
     });
   }
 
@@ -270,6 +274,8 @@ export class PeerLink {
       if (this.ignoreOffer) return;
       if (collision) await this.pc.setLocalDescription({ type: 'rollback' });
       await this.pc.setRemoteDescription(body.desc);
+      // A renegotiation on a ready link must still be the certificate identity was bound to.
+      if (this.remoteFingerprint && !(await this.stillSameCertificate())) return;
       if (body.desc.type === 'offer') {
         // Accept every offered lane as send-capable so later media is a replaceTrack, not a renegotiation.
         for (const t of this.transceivers()) t.direction = 'sendrecv';
@@ -342,6 +348,15 @@ export class PeerLink {
       await new Promise<void>((resolve) => this.opts.clock.setTimeout(resolve, FINGERPRINT_RETRY_MS));
     }
     return null;
+  }
+
+  private async stillSameCertificate(): Promise<boolean> {
+    const now = await this.opts.factory.remoteFingerprint(this.pc).catch(() => null);
+    if (this.closed) return false;
+    if (now === this.remoteFingerprint) return true;
+    this.opts.log.warn('certificate changed on renegotiation', { peer: this.remotePeerId.slice(0, 6) });
+    this.close(now === null ? 'fingerprint-unreadable' : 'fingerprint-mismatch');
+    return false;
   }
 
   private startLiveness(): void {

@@ -95,6 +95,8 @@ export interface IceServerConfig {
 
 export interface PeerConnectionConfig {
   iceServers: IceServerConfig[];
+  /** 'relay' hides this participant's IP addresses from the others: only TURN candidates. */
+  iceTransportPolicy?: 'all' | 'relay';
 }
 
 /**

@@ -33,13 +33,37 @@ export interface MemberView {
 }
 
 export interface ChatEntry {
+  /**
+   * Local arrival order: strictly increasing for the life of the engine (never reused, not even
+   * across calls). UI ports receive chat as deltas keyed by it (see view-projection.ts).
+   */
+  seq: number;
   id: string;
   fromPeerId: string;
   fromName: string;
   text: string;
+  /**
+   * When it was sent (ms since the epoch): the sender's clock when that is plausible (within
+   * [arrival - 24 h, arrival + 5 min]), else the local arrival time. Always a valid Date.
+   */
   at: number;
   self: boolean;
+  /** Own messages only: names of roster members that did not get it (no open link). */
+  undeliveredTo?: string[];
 }
+
+/** Chat as one UI port receives it: only what that port has not seen yet. */
+export interface ChatDelta {
+  /** Discard the chat you hold first (first view on this port, or a new call began). */
+  reset: boolean;
+  /** New entries, oldest first, each with a `seq` above every entry sent before on this port. */
+  entries: ChatEntry[];
+  /** More entries are waiting and follow in the next view message. */
+  more: boolean;
+}
+
+/** What a UI port receives: the session view with chat sent as a delta (bounded in size). */
+export type PortView = Omit<SessionView, 'chat'> & { chat: ChatDelta };
 
 export interface SessionView {
   phase: CallPhase;
@@ -54,7 +78,10 @@ export interface SessionView {
     sending: MediaLane[];
   } | null;
   members: MemberView[];
+  /** The bounded chat history (oldest first, at most MAX_CHAT_HISTORY entries). */
   chat: ChatEntry[];
+  /** Changes whenever the chat history restarts (a new call); UI ports then get `reset`. */
+  chatEpoch: number;
   /** Broker connection, shown so people know signaling is up. */
   broker: 'connecting' | 'open' | 'reconnecting' | 'closed';
   /** Notices a person should see (refused commands, dropped input counts, media errors). */
@@ -65,7 +92,10 @@ export interface Notice {
   id: string;
   level: 'info' | 'warning' | 'error';
   text: string;
+  /** When it was last raised. */
   at: number;
+  /** How many times it was raised in this call (identical notices are folded into one). */
+  count?: number;
 }
 
 export type SessionCommand =
@@ -78,3 +108,7 @@ export type SessionCommand =
 
 export const MAX_NAME_LENGTH = 64;
 export const MAX_CHAT_LENGTH = 4000;
+/** Chat entries an engine (and a UI page) keeps; older ones are forgotten first. */
+export const MAX_CHAT_HISTORY = 500;
+/** The largest `at` a Date can hold (ECMAScript time value limit). */
+export const MAX_TIME_VALUE = 8.64e15;

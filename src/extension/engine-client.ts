@@ -3,10 +3,15 @@
  * background to create the engine, then holds a `kibitz-ui` port, receives views, and sends
  * commands that resolve or reject with the engine's user-facing message. Reconnects when the
  * port drops (the offscreen document restarted, or is still loading).
+ *
+ * Views arrive with chat as deltas (see src/engine/view-projection.ts); the client assembles
+ * the page's chat history from them (`ChatHistory`, bounded) and hands the page whole
+ * SessionViews.
  */
 import { browser, type Browser } from 'wxt/browser';
 import type { SessionCommand, SessionView } from '../engine/session-api';
 import {
+  ChatHistory,
   ENSURE_ENGINE,
   UI_PORT_NAME,
   checkCommand,
@@ -51,6 +56,8 @@ export class EngineClient {
   private retryMs = RETRY_MIN_MS;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private gotView = false;
+  /** The chat assembled from this port's deltas (reset by the first view on every port). */
+  private readonly chat = new ChatHistory();
   /** Failed attempts since the last view; early ones are the offscreen document still loading. */
   private failures = 0;
 
@@ -120,6 +127,7 @@ export class EngineClient {
     }
     this.port = port;
     this.gotView = false;
+    this.chat.clear();
 
     port.onMessage.addListener((raw: unknown) => {
       if (port !== this.port) return;
@@ -129,13 +137,16 @@ export class EngineClient {
         return;
       }
       if (msg.type === 'view') {
+        // A new port starts with a reset; a delta before it would be stitched onto old history.
+        if (!this.gotView && !msg.view.chat.reset) return;
+        const view = this.chat.assemble(msg.view);
         if (!this.gotView) {
           this.gotView = true;
           this.retryMs = RETRY_MIN_MS;
           this.failures = 0;
           this.opts.onState('ready');
         }
-        this.opts.onView(msg.view);
+        this.opts.onView(view);
         return;
       }
       const p = this.pending.get(msg.id);

@@ -2,7 +2,7 @@
  * Turning a SessionView into words for the popup and the stage. Pure functions, unit-tested.
  */
 
-import type { CallPhase, LinkPhase, MediaLane, MemberView, SessionView, TrustState } from '../engine/session-api';
+import { MAX_TIME_VALUE, type CallPhase, type LinkPhase, type MediaLane, type MemberView, type Notice, type SessionView, type TrustState } from '../engine/session-api';
 
 export type Tone = 'neutral' | 'progress' | 'good' | 'warn' | 'bad';
 
@@ -129,14 +129,47 @@ export function describeSending(sending: readonly MediaLane[]): string {
   return on.length === 0 ? 'muted, camera off' : `${on.join(' and ')} on`;
 }
 
-/** "8:05 PM"-style local time for chat lines. */
+/** A Date for `at` when a Date can hold it, else null. Never throws, whatever it is given. */
+function toDate(at: unknown): Date | null {
+  if (typeof at !== 'number' || !Number.isFinite(at) || Math.abs(at) > MAX_TIME_VALUE) return null;
+  const d = new Date(at);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/** "8:05 PM"-style local time for chat lines; '' for a time no Date can hold. Never throws. */
 export function formatClock(at: number, locale?: string): string {
-  if (!Number.isFinite(at)) return '';
+  const d = toDate(at);
+  if (!d) return '';
   try {
-    return new Date(at).toLocaleTimeString(locale, { hour: 'numeric', minute: '2-digit' });
+    return d.toLocaleTimeString(locale, { hour: 'numeric', minute: '2-digit' });
   } catch {
     return '';
   }
+}
+
+/** ISO 8601 for a `<time datetime>`, or undefined (no attribute) when no Date can hold it. Never throws. */
+export function isoTime(at: number): string | undefined {
+  const d = toDate(at);
+  if (!d) return undefined;
+  try {
+    return d.toISOString();
+  } catch {
+    return undefined;
+  }
+}
+
+/** "not delivered to Bob, Carol" for an own chat message some members did not get; null when all did. */
+export function undeliveredText(names: readonly string[] | undefined): string | null {
+  if (!names || names.length === 0) return null;
+  const shown = names.slice(0, 5).map((n) => displayName(n));
+  const rest = names.length - shown.length;
+  return `not delivered to ${shown.join(', ')}${rest > 0 ? ` and ${rest} more` : ''}`;
+}
+
+/** A notice's text with how often it was raised, e.g. "Key change: … (3×)". */
+export function noticeText(notice: Pick<Notice, 'text' | 'count'>): string {
+  const n = notice.count ?? 1;
+  return n > 1 ? `${notice.text} (${n > 999 ? '999+' : n}×)` : notice.text;
 }
 
 /** A short, readable fingerprint prefix, e.g. "ab:cd:ef:01…". */

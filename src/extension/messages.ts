@@ -9,7 +9,11 @@
  * - popup/stage <-> offscreen: a `runtime.connect({ name: 'kibitz-ui' })` port.
  *   UI -> engine: `{ type: 'command', id, command }`.
  *   engine -> UI: `{ type: 'view', view }` on connect and on every change, and
- *   `{ type: 'result', id, ok, error? }` once per command.
+ *   `{ type: 'result', id, ok, error? }` once per command. A view carries chat as a DELTA
+ *   (`view.chat = { reset, entries, more }`, see src/engine/view-projection.ts): the first view
+ *   on a port has `reset: true` and the newest entries that fit the budget; later ones only
+ *   entries with a higher `seq`. The page assembles its history with `ChatHistory` (bounded).
+ *   So a view message stays far below MAX_ENGINE_MESSAGE_CHARS whatever the chat holds.
  *
  * Every validator here is strict and fails closed: an unknown `type`/`op`, a missing or extra
  * field, a wrong type, a string that is too long or an oversized message yields `null` (or a
@@ -17,10 +21,15 @@
  */
 
 import {
+  MAX_CHAT_HISTORY,
   MAX_CHAT_LENGTH,
   MAX_NAME_LENGTH,
+  MAX_TIME_VALUE,
   type CallPhase,
+  type ChatDelta,
+  type ChatEntry,
   type MediaLane,
+  type PortView,
   type SessionCommand,
   type SessionView,
 } from '../engine/session-api';
@@ -57,7 +66,8 @@ export type UiToEngineMessage = CommandMessage;
 
 export interface ViewMessage {
   type: 'view';
-  view: SessionView;
+  /** The session view with chat as a delta for this port (see ChatHistory). */
+  view: PortView;
 }
 export interface ResultMessage {
   type: 'result';
@@ -278,8 +288,10 @@ export function parseEngineMessage(raw: unknown): EngineToUiMessage | null {
   if (jsonLength(raw) > MAX_ENGINE_MESSAGE_CHARS) return null;
   if (!isRecord(raw)) return null;
   if (raw.type === 'view') {
-    if (!hasExactKeys(raw, ['type', 'view']) || !isSessionView(raw.view)) return null;
-    return { type: 'view', view: raw.view };
+    if (!hasExactKeys(raw, ['type', 'view'])) return null;
+    const view = checkPortView(raw.view);
+    if (!view) return null;
+    return { type: 'view', view };
   }
   if (raw.type === 'result') {
     if (!hasExactKeys(raw, ['type', 'id', 'ok'], ['error'])) return null;
@@ -338,20 +350,35 @@ function isMemberView(v: unknown): boolean {
   );
 }
 
-function isChatEntry(v: unknown): boolean {
+const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+/** A time a Date can hold, so formatting it can never throw. */
+const isTime = (v: unknown): v is number => isNum(v) && Math.abs(v) <= MAX_TIME_VALUE;
+const MAX_UNDELIVERED = 64;
+
+export function isChatEntry(v: unknown): v is ChatEntry {
   return (
     isRecord(v) &&
+    isSeq(v.seq) &&
     isStr(v.id) &&
     isStr(v.fromPeerId) &&
     isStr(v.fromName) &&
     isStr(v.text) &&
-    isNum(v.at) &&
-    typeof v.self === 'boolean'
+    isTime(v.at) &&
+    typeof v.self === 'boolean' &&
+    (v.undeliveredTo === undefined ||
+      (Array.isArray(v.undeliveredTo) && v.undeliveredTo.length <= MAX_UNDELIVERED && v.undeliveredTo.every(isStr)))
   );
 }
 
 function isNotice(v: unknown): boolean {
-  return isRecord(v) && isStr(v.id) && oneOf(v.level, LEVELS) && isStr(v.text) && isNum(v.at);
+  return (
+    isRecord(v) &&
+    isStr(v.id) &&
+    oneOf(v.level, LEVELS) &&
+    isStr(v.text) &&
+    isTime(v.at) &&
+    (v.count === undefined || (typeof v.count === 'number' && Number.isSafeInteger(v.count) && v.count > 0))
+  );
 }
 
 function isSelf(v: unknown): boolean {
@@ -366,7 +393,8 @@ function isSelf(v: unknown): boolean {
   );
 }
 
-export function isSessionView(v: unknown): v is SessionView {
+/** Everything of a view but its chat: checked strictly, the whole view is refused when wrong. */
+function isViewBody(v: unknown): v is Rec {
   return (
     isRecord(v) &&
     oneOf(v.phase, PHASES) &&
@@ -375,12 +403,76 @@ export function isSessionView(v: unknown): v is SessionView {
     isSelf(v.self) &&
     Array.isArray(v.members) &&
     v.members.every(isMemberView) &&
-    Array.isArray(v.chat) &&
-    v.chat.every(isChatEntry) &&
+    typeof v.chatEpoch === 'number' &&
+    Number.isSafeInteger(v.chatEpoch) &&
     oneOf(v.broker, BROKER) &&
     Array.isArray(v.notices) &&
     v.notices.every(isNotice)
   );
+}
+
+/** A whole engine-side SessionView (chat as the full history). */
+export function isSessionView(v: unknown): v is SessionView {
+  return isViewBody(v) && Array.isArray(v.chat) && v.chat.every(isChatEntry);
+}
+
+/**
+ * Validates the view a UI port receives. The view's own fields are checked strictly (a wrong
+ * one refuses the view); a malformed chat entry is dropped on its own, so one bad entry can
+ * never cost the page its participants, notices or Leave button.
+ */
+export function checkPortView(v: unknown): PortView | null {
+  if (!isViewBody(v)) return null;
+  const chat = v.chat;
+  if (!isRecord(chat) || !hasExactKeys(chat, ['reset', 'entries', 'more'])) return null;
+  if (typeof chat.reset !== 'boolean' || typeof chat.more !== 'boolean' || !Array.isArray(chat.entries)) return null;
+  const entries = chat.entries.filter(isChatEntry);
+  const delta: ChatDelta = { reset: chat.reset, entries, more: chat.more };
+  return { ...(v as unknown as Omit<PortView, 'chat'>), chat: delta };
+}
+
+/**
+ * A UI page's chat, assembled from the deltas of its port: `reset` empties it, entries are
+ * appended only when their `seq` is above every seq held (so a replay or a duplicate never shows
+ * twice), and at most `max` entries are kept, the oldest forgotten first.
+ */
+export class ChatHistory {
+  private list: ChatEntry[] = [];
+  private lastSeq = 0;
+
+  constructor(private readonly max: number = MAX_CHAT_HISTORY) {}
+
+  /** Applies one delta and returns the history (a new array when it changed). */
+  apply(delta: ChatDelta): ChatEntry[] {
+    let next = delta.reset ? [] : this.list;
+    if (delta.reset) this.lastSeq = 0;
+    const fresh: ChatEntry[] = [];
+    for (const e of delta.entries) {
+      if (e.seq <= this.lastSeq) continue;
+      this.lastSeq = e.seq;
+      fresh.push(e);
+    }
+    if (fresh.length > 0 || delta.reset) {
+      next = next.concat(fresh);
+      if (next.length > this.max) next = next.slice(next.length - this.max);
+      this.list = next;
+    }
+    return this.list;
+  }
+
+  /** The page's own view: the port view with the assembled history in place of the delta. */
+  assemble(view: PortView): SessionView {
+    return { ...view, chat: this.apply(view.chat) };
+  }
+
+  entries(): ChatEntry[] {
+    return this.list;
+  }
+
+  clear(): void {
+    this.list = [];
+    this.lastSeq = 0;
+  }
 }
 
 /** The view a UI shows when the engine could not start at all. */
@@ -392,6 +484,7 @@ export function engineFailedView(reason: string): SessionView {
     self: null,
     members: [],
     chat: [],
+    chatEpoch: 0,
     broker: 'closed',
     notices: [],
   };

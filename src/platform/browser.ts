@@ -289,6 +289,7 @@ function createPeerFactory(certificate: RTCCertificate, log: Logger): PeerFactor
           ...(s.credential !== undefined ? { credential: s.credential } : {}),
         })),
         certificates: [certificate],
+        iceTransportPolicy: config.iceTransportPolicy ?? 'all',
         // One DTLS transport per pair, so every lane and channel shows the same certificate.
         bundlePolicy: 'max-bundle',
         rtcpMuxPolicy: 'require',

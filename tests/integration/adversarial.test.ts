@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../src/broker/server';
 import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
 import { BrokerClient } from '../../src/engine/broker-client';
+import { newPeerToken } from '../../src/engine/broker-protocol';
 import { toBase64Url } from '../../src/engine/encoding';
 import { deriveRoomKey, sealBlob } from '../../src/engine/seal';
 import { roomSid } from '../../src/engine/sid';
@@ -70,7 +71,7 @@ describe('attackers', () => {
     const link = a.view().roomLink!;
     const sid = roomSid(parseLink(link).ok ? (parseLink(link) as { ok: true; link: { roomId: string } }).link.roomId : '');
     // The stranger learned the sid and the coordinator's id (say, by watching the broker) but not the room id.
-    const stranger = new BrokerClient({ url: broker.url, peerId: toBase64Url(secureRandomBytes(16)), webSocket: nodeWebSocketFactory, clock: systemClock, log: quietLog });
+    const stranger = new BrokerClient({ url: broker.url, token: newPeerToken(secureRandomBytes), webSocket: nodeWebSocketFactory, clock: systemClock, log: quietLog });
     await stranger.connect();
     const coordinator = (await stranger.holder(sid))!;
     expect(coordinator).toBe(a.view().self!.peerId);

@@ -5,6 +5,8 @@
  * The safety code is the defence: each side derives it from the fingerprints of its own DTLS
  * handshake, so the two sides show different codes.
  */
+import { peerIdFromToken } from '../../src/engine/broker-protocol';
+import { fromBase64Url } from '../../src/engine/encoding';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
@@ -127,10 +129,10 @@ async function startSplicingProxy(rewrite: Rewrite): Promise<SplicingProxy> {
     victim.on('close', () => upstream.close());
     victim.on('message', async (data) => {
       const raw = String(data);
-      const frame = JSON.parse(raw) as { t: string; id?: string; to?: string; blob?: string };
-      if (frame.t === 'register' && frame.id) {
-        myId = frame.id;
-        clients.set(frame.id, victim);
+      const frame = JSON.parse(raw) as { t: string; token?: string; to?: string; blob?: string };
+      if (frame.t === 'register' && frame.token) {
+        myId = peerIdFromToken(fromBase64Url(frame.token));
+        clients.set(myId, victim);
       }
       if (frame.t === 'claim' && myId && !hostId) hostId = myId;
       if (key && frame.t === 'send' && myId && frame.to && frame.blob && hostId && (frame.to === hostId || myId === hostId)) {

@@ -4,6 +4,7 @@
  * messages an honest Session would never send.
  */
 import { BrokerClient } from '../../src/engine/broker-client';
+import { newPeerToken, peerIdFromToken } from '../../src/engine/broker-protocol';
 import { toBase64Url } from '../../src/engine/encoding';
 import { generateIdentity, type NodeIdentity } from '../../src/agent/node/identity';
 import { createNodePeerFactory, nodeWebSocketFactory } from '../../src/agent/node/platform';
@@ -22,7 +23,9 @@ interface RawLink {
 }
 
 export class RawParticipant {
-  readonly peerId = toBase64Url(secureRandomBytes(16));
+  /** The secret behind peerId: the broker derives the id from it (register-by-token). */
+  readonly token = newPeerToken(secureRandomBytes);
+  readonly peerId = peerIdFromToken(this.token);
   readonly links = new Map<string, RawLink>();
   broker!: BrokerClient;
   identity!: NodeIdentity;
@@ -36,7 +39,7 @@ export class RawParticipant {
     p.identity = await generateIdentity();
     p.key = await deriveRoomKey(parsed.link.roomId);
     p.sid = roomSid(parsed.link.roomId);
-    p.broker = new BrokerClient({ url: brokerUrl, peerId: p.peerId, webSocket: nodeWebSocketFactory, clock: systemClock, log: quietLog });
+    p.broker = new BrokerClient({ url: brokerUrl, token: p.token, webSocket: nodeWebSocketFactory, clock: systemClock, log: quietLog });
     p.broker.onMessage = (from, blob) => void p.onBlob(from, blob);
     await p.broker.connect();
     return p;

@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket as ServerSocket } from 'ws';
 import { startBroker } from '../../src/broker/server';
 import { BrokerClient, BrokerRequestError, type BrokerClientOptions, type BrokerState } from '../../src/engine/broker-client';
-import { DEFAULT_LIMITS, helloLimitsOf } from '../../src/engine/broker-protocol';
+import { BROKER_PROTOCOL_VERSION, DEFAULT_LIMITS, helloLimitsOf, peerIdFromTokenText } from '../../src/engine/broker-protocol';
 import { systemClock, type WebSocketFactory, type WebSocketLike } from '../../src/engine/platform';
-import { RawClient, captureLog, peerId, randomSid, sleep, startTestBroker, waitFor, wsFactory, type TestBroker } from './broker-helpers';
+import { RawClient, captureLog, peerId, peerToken, randomSid, sleep, startTestBroker, waitFor, wsFactory, type PeerToken, type TestBroker } from './broker-helpers';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -19,6 +19,7 @@ async function broker(opts: Parameters<typeof startTestBroker>[0] = {}): Promise
 }
 
 interface TestClient extends BrokerClient {
+  token: PeerToken;
   states: BrokerState[];
   messages: [string, string][];
   releases: [string, string | null][];
@@ -29,9 +30,10 @@ interface TestClient extends BrokerClient {
 
 function client(url: string, opts: Partial<BrokerClientOptions> = {}): TestClient {
   const logs = captureLog();
+  const token = peerToken();
   const c = new BrokerClient({
     url,
-    peerId: peerId(),
+    token: token.bytes,
     webSocket: wsFactory,
     clock: systemClock,
     log: logs,
@@ -40,7 +42,7 @@ function client(url: string, opts: Partial<BrokerClientOptions> = {}): TestClien
     reconnectMaxDelayMs: 200,
     ...opts,
   }) as TestClient;
-  Object.assign(c, { states: [], messages: [], releases: [], deliveryErrors: [], reconnected: 0, logs });
+  Object.assign(c, { token, states: [], messages: [], releases: [], deliveryErrors: [], reconnected: 0, logs });
   c.onStateChange = (s) => c.states.push(s);
   c.onMessage = (from, blob) => c.messages.push([from, blob]);
   c.onReleased = (sid, former) => c.releases.push([sid, former]);
@@ -92,10 +94,10 @@ async function fakeBroker(onConnection: (ws: ServerSocket) => void): Promise<{ u
 /** Says hello and registers whoever asks; `onFrame` handles everything after that. */
 function scripted(onFrame: (ws: ServerSocket, frame: Record<string, unknown>) => void = () => {}) {
   return (ws: ServerSocket) => {
-    ws.send(JSON.stringify({ t: 'hello', v: 1, limits: helloLimitsOf(DEFAULT_LIMITS) }));
+    ws.send(JSON.stringify({ t: 'hello', v: BROKER_PROTOCOL_VERSION, limits: helloLimitsOf(DEFAULT_LIMITS) }));
     ws.on('message', (data) => {
       const f = JSON.parse(data.toString()) as Record<string, unknown>;
-      if (f.t === 'register') ws.send(JSON.stringify({ t: 'registered', id: f.id }));
+      if (f.t === 'register') ws.send(JSON.stringify({ t: 'registered', id: peerIdFromTokenText(String(f.token)) }));
       else onFrame(ws, f);
     });
   };
@@ -109,14 +111,44 @@ describe('BrokerClient: connect', () => {
     await c.connect();
     expect(c.state).toBe('open');
     expect(c.states).toEqual(['connecting', 'open']);
-    const registered = b.taps.some((e) => e.dir === 'in' && e.raw === JSON.stringify({ t: 'register', id: c.peerId }));
+    expect(c.peerId).toBe(c.token.id);
+    const registered = b.taps.some((e) => e.dir === 'in' && e.raw === JSON.stringify({ t: 'register', token: c.token.text }));
     expect(registered).toBe(true);
+    expect(b.taps.some((e) => e.dir === 'out' && e.raw === JSON.stringify({ t: 'registered', id: c.peerId }))).toBe(true);
     expect(b.stats().registered).toBe(1);
     await c.connect(); // idempotent
   });
 
-  it('refuses a malformed peer id up front', () => {
-    expect(() => new BrokerClient({ url: 'ws://x', peerId: 'me', webSocket: wsFactory, clock: systemClock, log: captureLog() })).toThrow(TypeError);
+  it('refuses a malformed token up front', () => {
+    for (const token of [new Uint8Array(16), new Uint8Array(33), 'me' as unknown as Uint8Array, undefined as unknown as Uint8Array]) {
+      expect(() => new BrokerClient({ url: 'ws://x', token, webSocket: wsFactory, clock: systemClock, log: captureLog() })).toThrow(TypeError);
+    }
+  });
+
+  it('derives its id from the token and keeps the token out of logs and inspection', async () => {
+    const b = await broker();
+    const c = await connected(b.url);
+    expect(c.peerId).toBe(c.token.id);
+    const rec = recordingFactory();
+    const d = await connected(b.url, { webSocket: rec.factory });
+    for (let i = 0; i < 5; i++) rec.sockets.at(-1)!.send('junk'); // force a drop and a re-register
+    await waitFor(() => d.reconnected === 1, 'reconnected');
+    for (const x of [c, d]) {
+      expect(JSON.stringify(x.logs.entries) + JSON.stringify(b.log.entries)).not.toContain(x.token.text);
+    }
+    // A bare client (without the test's bookkeeping) shows no token to inspection or enumeration.
+    const t = peerToken();
+    const bare = new BrokerClient({ url: b.url, token: t.bytes, webSocket: wsFactory, clock: systemClock, log: captureLog() });
+    const { inspect } = await import('node:util');
+    expect(inspect(bare, { depth: 2 }) + Object.values(bare).map(String).join('|')).not.toContain(t.text);
+  });
+
+  it('refuses a broker that names another id than our token derives', async () => {
+    const fake = await fakeBroker((ws) => {
+      ws.send(JSON.stringify({ t: 'hello', v: BROKER_PROTOCOL_VERSION, limits: helloLimitsOf(DEFAULT_LIMITS) }));
+      ws.on('message', () => ws.send(JSON.stringify({ t: 'registered', id: peerId() })));
+    });
+    await expect(client(fake.url).connect()).rejects.toThrow(/unexpected registered frame/);
   });
 
   it('rejects clearly on a bad URL', async () => {
@@ -133,10 +165,10 @@ describe('BrokerClient: connect', () => {
     expect(c.state).toBe('closed');
   });
 
-  it('rejects with id-taken when the id is in use', async () => {
+  it('rejects with id-taken when the token is in use by a live connection', async () => {
     const b = await broker();
     const a = await connected(b.url);
-    const c = client(b.url, { peerId: a.peerId });
+    const c = client(b.url, { token: a.token.bytes });
     const err = await c.connect().then(
       () => null,
       (e: unknown) => e,
@@ -149,7 +181,7 @@ describe('BrokerClient: connect', () => {
   });
 
   it('rejects a broker speaking another protocol version, without waiting for a timeout', async () => {
-    const fake = await fakeBroker((ws) => ws.send(JSON.stringify({ t: 'hello', v: 2, limits: helloLimitsOf(DEFAULT_LIMITS) })));
+    const fake = await fakeBroker((ws) => ws.send(JSON.stringify({ t: 'hello', v: BROKER_PROTOCOL_VERSION + 1, limits: helloLimitsOf(DEFAULT_LIMITS) })));
     const c = client(fake.url, { connectTimeoutMs: 30_000 });
     await expect(c.connect()).rejects.toThrow(/invalid frame during the handshake/);
   });
@@ -347,10 +379,10 @@ describe('BrokerClient: hostile or broken broker', () => {
       connections++;
       // The first connection goes silent after registering (a half-open path); later ones behave.
       const silent = connections === 1;
-      ws.send(JSON.stringify({ t: 'hello', v: 1, limits: helloLimitsOf(DEFAULT_LIMITS) }));
+      ws.send(JSON.stringify({ t: 'hello', v: BROKER_PROTOCOL_VERSION, limits: helloLimitsOf(DEFAULT_LIMITS) }));
       ws.on('message', (data) => {
         const f = JSON.parse(data.toString()) as Record<string, unknown>;
-        if (f.t === 'register') ws.send(JSON.stringify({ t: 'registered', id: f.id }));
+        if (f.t === 'register') ws.send(JSON.stringify({ t: 'registered', id: peerIdFromTokenText(String(f.token)) }));
         else if (f.t === 'ping' && !silent) ws.send(JSON.stringify({ t: 'pong' }));
       });
     });
@@ -362,7 +394,7 @@ describe('BrokerClient: hostile or broken broker', () => {
 });
 
 describe('BrokerClient: reconnect', () => {
-  it('after the broker drops it: reconnects, re-registers the same id, re-watches', async () => {
+  it('after the broker drops it: reconnects, re-registers with the same token (same id), re-watches', async () => {
     let b = await startTestBroker();
     const port = b.port;
     const sid = randomSid();
@@ -384,8 +416,10 @@ describe('BrokerClient: reconnect', () => {
     await waitFor(() => w.reconnected === 1 && holder.reconnected === 1, 'both reconnected');
     expect(w.states).toEqual(['connecting', 'open', 'reconnecting', 'open']);
     expect(w.stats().reconnects).toBe(1);
-    const registers = b.taps.filter((e) => e.dir === 'in' && JSON.parse(e.raw).t === 'register').map((e) => JSON.parse(e.raw).id);
-    expect(registers.sort()).toEqual([w.peerId, holder.peerId].sort());
+    const registers = b.taps.filter((e) => e.dir === 'in' && JSON.parse(e.raw).t === 'register').map((e) => JSON.parse(e.raw).token);
+    expect(registers.sort()).toEqual([w.token.text, holder.token.text].sort());
+    const ids = b.taps.filter((e) => e.dir === 'out' && JSON.parse(e.raw).t === 'registered').map((e) => JSON.parse(e.raw).id);
+    expect(ids.sort()).toEqual([w.peerId, holder.peerId].sort());
     expect(b.taps.some((e) => e.dir === 'in' && JSON.parse(e.raw).t === 'watch' && JSON.parse(e.raw).sid === sid)).toBe(true);
 
     // The watch is live on the new broker: the re-claim is followed by a release notice.
@@ -438,7 +472,7 @@ describe('BrokerClient: reconnect', () => {
     await waitFor(() => c.releases.some(([s, f]) => s === sid && f === holder.peerId), 'release notice after reconnect');
   });
 
-  it('keeps retrying while its id is still taken, then gets it back', async () => {
+  it('keeps retrying while its token is still registered on a stale socket, then gets its id back', async () => {
     const b = await broker();
     const rec = recordingFactory();
     const c = await connected(b.url, { webSocket: rec.factory, reconnectInitialDelayMs: 1000, reconnectMaxDelayMs: 1000 });
@@ -447,8 +481,8 @@ describe('BrokerClient: reconnect', () => {
     for (let i = 0; i < 5; i++) rec.sockets.at(-1)!.send('junk');
     await waitFor(() => c.state === 'reconnecting', 'reconnecting');
     // Stands in for a stale socket of ours the broker has not noticed is dead yet.
-    squatter.send({ t: 'register', id: c.peerId });
-    await squatter.next('registered');
+    squatter.send({ t: 'register', token: c.token.text });
+    expect(await squatter.next('registered')).toEqual({ t: 'registered', id: c.peerId });
     await waitFor(() => c.logs.entries.some((e) => e.msg === 'broker: reconnect attempt failed' && /already taken/.test(String(e.meta?.error))), 'an id-taken retry');
     expect(c.state).toBe('reconnecting');
     squatter.ws.terminate();

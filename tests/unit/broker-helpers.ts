@@ -5,12 +5,26 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { WebSocket, type ClientOptions } from 'ws';
-import type { ServerFrame } from '../../src/engine/broker-protocol';
+import { encodePeerToken, peerIdFromToken, type ServerFrame } from '../../src/engine/broker-protocol';
 import type { Logger, WebSocketFactory, WebSocketLike } from '../../src/engine/platform';
 import { startBroker, type BrokerOptions, type RunningBroker, type TapEvent } from '../../src/broker/server';
 
+/** A random peer id (for targets; a registrable id comes from `peerToken`). */
 export function peerId(): string {
   return randomBytes(16).toString('base64url');
+}
+
+export interface PeerToken {
+  bytes: Uint8Array;
+  /** As sent in `register`. */
+  text: string;
+  /** The id the broker derives from it. */
+  id: string;
+}
+
+export function peerToken(): PeerToken {
+  const bytes = new Uint8Array(randomBytes(32));
+  return { bytes, text: encodePeerToken(bytes), id: peerIdFromToken(bytes) };
 }
 
 export function sidOf(roomId: string): string {
@@ -102,13 +116,13 @@ export class RawClient {
     return c;
   }
 
-  /** Opens, then registers `id` (fresh by default). */
-  static async registered(url: string, id = peerId()): Promise<RawClient & { id: string }> {
+  /** Opens, then registers with `token` (fresh by default); `id` is what the broker derived. */
+  static async registered(url: string, token: PeerToken = peerToken()): Promise<RawClient & { id: string; token: PeerToken }> {
     const c = await RawClient.open(url);
-    c.send({ t: 'register', id });
+    c.send({ t: 'register', token: token.text });
     const r = await c.next('registered');
-    if (r.t !== 'registered' || r.id !== id) throw new Error('register failed');
-    return Object.assign(c, { id });
+    if (r.t !== 'registered' || r.id !== token.id) throw new Error('register failed');
+    return Object.assign(c, { id: token.id, token });
   }
 
   send(frame: unknown): void {

@@ -7,25 +7,31 @@ import {
   TokenBucket,
   helloLimitsOf,
   isPeerId,
+  isPeerTokenText,
   isSid,
+  LIMIT_MAX,
   logPrefix,
-  newPeerId,
+  newPeerToken,
+  encodePeerToken,
   parseClientFrame,
   parseServerFrame,
+  peerIdFromToken,
+  peerIdFromTokenText,
   resolveLimits,
   utf8Length,
   type ClientFrame,
   type ServerFrame,
 } from '../../src/engine/broker-protocol';
-import { peerId, sidOf } from './broker-helpers';
+import { peerId, peerToken, sidOf } from './broker-helpers';
 
 const ID = peerId();
 const ID2 = peerId();
+const TOKEN = peerToken().text;
 const SID = sidOf('room-1');
 
 describe('broker protocol: constants', () => {
   it('has the documented defaults', () => {
-    expect(BROKER_PROTOCOL_VERSION).toBe(1);
+    expect(BROKER_PROTOCOL_VERSION).toBe(2);
     expect(DEFAULT_LIMITS).toMatchObject({
       maxFrameBytes: 65536,
       messagesPerSecond: 50,
@@ -33,6 +39,7 @@ describe('broker protocol: constants', () => {
       connectionsPerIp: 20,
       maxClaimsPerConnection: 16,
       maxWatchesPerConnection: 16,
+      handshakeTimeoutMs: 5_000,
       pingIntervalMs: 15_000,
       pongTimeoutMs: 30_000,
     });
@@ -49,6 +56,9 @@ describe('broker protocol: constants', () => {
     expect(() => resolveLimits({ burst: -1 })).toThrow(RangeError);
     expect(() => resolveLimits({ burst: 1.5 })).toThrow(RangeError);
     expect(() => resolveLimits({ burst: Number.NaN })).toThrow(RangeError);
+    expect(resolveLimits({ handshakeTimeoutMs: 1000 }).handshakeTimeoutMs).toBe(1000);
+    expect(() => resolveLimits({ handshakeTimeoutMs: LIMIT_MAX.handshakeTimeoutMs + 1 })).toThrow(RangeError);
+    expect(() => resolveLimits({ maxFrameBytes: 2 ** 40 })).toThrow(RangeError);
     expect(helloLimitsOf(DEFAULT_LIMITS)).toEqual({
       maxFrameBytes: 65536,
       messagesPerSecond: 50,
@@ -67,7 +77,7 @@ describe('broker protocol: identifiers', () => {
       const sid = createHash('sha256').update(String(i)).digest('base64url');
       expect(isSid(sid)).toBe(true);
     }
-    expect(isPeerId(newPeerId((n) => randomBytes(n)))).toBe(true);
+    expect(isPeerTokenText(encodePeerToken(newPeerToken((n) => randomBytes(n))))).toBe(true);
   });
 
   it('rejects wrong lengths, alphabets, padding and non-canonical encodings', () => {
@@ -91,8 +101,29 @@ describe('broker protocol: identifiers', () => {
     for (const v of badSids) expect(isSid(v)).toBe(false);
   });
 
-  it('newPeerId refuses a broken random source', () => {
-    expect(() => newPeerId(() => new Uint8Array(8))).toThrow();
+  it('newPeerToken refuses a broken random source, and copies its output', () => {
+    expect(() => newPeerToken(() => new Uint8Array(8))).toThrow();
+    const src = new Uint8Array(32).fill(7);
+    const t = newPeerToken(() => src);
+    src.fill(0);
+    expect(t[0]).toBe(7);
+  });
+
+  it('peerIdFromToken is base64url(SHA-256("kibitz/peer|" + base64url(token))[0..16])', () => {
+    for (let i = 0; i < 50; i++) {
+      const token = new Uint8Array(randomBytes(32));
+      const text = Buffer.from(token).toString('base64url');
+      const expected = createHash('sha256').update(`kibitz/peer|${text}`).digest().subarray(0, 16).toString('base64url');
+      expect(peerIdFromToken(token)).toBe(expected);
+      expect(peerIdFromTokenText(text)).toBe(expected);
+      expect(isPeerId(expected)).toBe(true);
+    }
+    // A fixed vector, so the derivation cannot drift silently.
+    expect(peerIdFromToken(new Uint8Array(32))).toBe(
+      createHash('sha256').update(`kibitz/peer|${'A'.repeat(43)}`).digest().subarray(0, 16).toString('base64url'),
+    );
+    expect(() => peerIdFromToken(new Uint8Array(31))).toThrow(TypeError);
+    expect(() => peerIdFromTokenText(`${'A'.repeat(42)}B`)).toThrow(TypeError); // non-canonical spelling
   });
 
   it('log prefixes are short', () => {
@@ -102,7 +133,7 @@ describe('broker protocol: identifiers', () => {
 
 describe('broker protocol: client frames', () => {
   const valid: ClientFrame[] = [
-    { t: 'register', id: ID },
+    { t: 'register', token: TOKEN },
     { t: 'claim', sid: SID, q: 1 },
     { t: 'release', sid: SID, q: 2 },
     { t: 'holder', sid: SID, q: 3 },
@@ -141,9 +172,13 @@ describe('broker protocol: client frames', () => {
     ['inherited name as t', { t: 'constructor' }, 'unknown-type'],
     ['__proto__ as t', { t: '__proto__' }, 'unknown-type'],
     ['toString as t', { t: 'toString' }, 'unknown-type'],
-    ['missing id', { t: 'register' }, 'bad-frame'],
-    ['bad id', { t: 'register', id: 'alice' }, 'bad-frame'],
-    ['null id', { t: 'register', id: null }, 'bad-frame'],
+    ['missing token', { t: 'register' }, 'bad-frame'],
+    ['v1 register by id', { t: 'register', id: ID }, 'bad-frame'],
+    ['register with token and id', { t: 'register', token: TOKEN, id: ID }, 'bad-frame'],
+    ['bad token', { t: 'register', token: 'alice' }, 'bad-frame'],
+    ['null token', { t: 'register', token: null }, 'bad-frame'],
+    ['token as bytes', { t: 'register', token: Array.from(randomBytes(32)) }, 'bad-frame'],
+    ['non-canonical token', { t: 'register', token: `${TOKEN.slice(0, 42)}B` }, 'bad-frame'],
     ['missing sid', { t: 'claim', q: 1 }, 'bad-frame'],
     ['bad sid', { t: 'claim', sid: 'room-1', q: 1 }, 'bad-frame'],
     ['room name hashed wrongly (hex)', { t: 'claim', sid: createHash('sha256').update('x').digest('hex'), q: 1 }, 'bad-frame'],
@@ -194,7 +229,7 @@ describe('broker protocol: client frames', () => {
 describe('broker protocol: server frames', () => {
   const limits = helloLimitsOf(DEFAULT_LIMITS);
   const valid: ServerFrame[] = [
-    { t: 'hello', v: 1, limits },
+    { t: 'hello', v: 2, limits },
     { t: 'registered', id: ID },
     { t: 'claimed', sid: SID, q: 1, ok: true, holder: ID },
     { t: 'claimed', sid: SID, q: 1, ok: false, holder: ID2 },
@@ -216,16 +251,18 @@ describe('broker protocol: server frames', () => {
   });
 
   it('ignores unknown limit keys but requires the known ones', () => {
-    const r = parseServerFrame({ t: 'hello', v: 1, limits: { ...limits, futureLimit: 3 } });
-    expect(r).toEqual({ ok: true, frame: { t: 'hello', v: 1, limits } });
+    const r = parseServerFrame({ t: 'hello', v: 2, limits: { ...limits, futureLimit: 3 } });
+    expect(r).toEqual({ ok: true, frame: { t: 'hello', v: 2, limits } });
     const { burst: _, ...missing } = limits;
-    expect(parseServerFrame({ t: 'hello', v: 1, limits: missing }).ok).toBe(false);
-    expect(parseServerFrame({ t: 'hello', v: 1, limits: { ...limits, burst: 0 } }).ok).toBe(false);
-    expect(parseServerFrame({ t: 'hello', v: 1, limits: [] }).ok).toBe(false);
+    expect(parseServerFrame({ t: 'hello', v: 2, limits: missing })).toMatchObject({ ok: false, message: 'hello frame is missing field limits.burst' });
+    expect(parseServerFrame({ t: 'hello', v: 2, limits: { ...limits, burst: 0 } }).ok).toBe(false);
+    expect(parseServerFrame({ t: 'hello', v: 2, limits: { ...limits, burst: 1e9 } }).ok).toBe(false);
+    expect(parseServerFrame({ t: 'hello', v: 2, limits: [] }).ok).toBe(false);
   });
 
   const bad: [string, unknown][] = [
-    ['future version', { t: 'hello', v: 2, limits }],
+    ['v1 broker', { t: 'hello', v: 1, limits }],
+    ['future version', { t: 'hello', v: 3, limits }],
     ['claimed without holder', { t: 'claimed', sid: SID, q: 1, ok: true }],
     ['claimed with null holder', { t: 'claimed', sid: SID, q: 1, ok: true, holder: null }],
     ['string ok', { t: 'claimed', sid: SID, q: 1, ok: 'yes', holder: ID }],
@@ -233,7 +270,7 @@ describe('broker protocol: server frames', () => {
     ['msg with a non-string blob', { t: 'msg', from: ID, blob: 1 }],
     ['unknown error code', { t: 'error', code: 'pwned', message: 'x', fatal: false }],
     ['huge error message', { t: 'error', code: 'internal', message: 'x'.repeat(501), fatal: false }],
-    ['client-only type', { t: 'register', id: ID }],
+    ['client-only type', { t: 'register', token: TOKEN }],
     ['extra field', { t: 'pong', extra: 1 }],
   ];
   for (const [name, raw] of bad) {

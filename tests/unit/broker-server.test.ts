@@ -1,7 +1,9 @@
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { addressKey, startBroker } from '../../src/broker/server';
-import { RawClient, peerId, randomSid, sleep, startTestBroker, waitFor, type TestBroker } from './broker-helpers';
+import { BROKER_PROTOCOL_VERSION } from '../../src/engine/broker-protocol';
+import { RawClient, peerId, peerToken, randomSid, sleep, startTestBroker, waitFor, type PeerToken, type TestBroker } from './broker-helpers';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -14,6 +16,16 @@ async function broker(limits: Parameters<typeof startTestBroker>[0] = {}): Promi
   return b;
 }
 
+/** A raw TCP socket that sends the first lines of an upgrade and then stalls. */
+async function halfOpen(b: TestBroker): Promise<Socket> {
+  const s = connect(b.port, '127.0.0.1');
+  s.on('error', () => {});
+  cleanups.push(() => s.destroy());
+  await new Promise((r) => s.once('connect', r));
+  s.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
+  return s;
+}
+
 function track<T extends RawClient>(c: T): T {
   cleanups.push(() => c.ws.terminate());
   return c;
@@ -23,8 +35,8 @@ async function raw(b: TestBroker): Promise<RawClient> {
   return track(await RawClient.open(b.url));
 }
 
-async function reg(b: TestBroker, id?: string): Promise<RawClient & { id: string }> {
-  return track(await RawClient.registered(b.url, id));
+async function reg(b: TestBroker, token?: PeerToken): Promise<RawClient & { id: string; token: PeerToken }> {
+  return track(await RawClient.registered(b.url, token));
 }
 
 /** The broker must still serve a fresh client after whatever an attacker did. */
@@ -43,7 +55,7 @@ describe('broker: rooms', () => {
     const hello = await c.next('hello');
     expect(hello).toEqual({
       t: 'hello',
-      v: 1,
+      v: BROKER_PROTOCOL_VERSION,
       limits: { maxFrameBytes: 65536, messagesPerSecond: 50, burst: 100, maxClaimsPerConnection: 16, maxWatchesPerConnection: 16 },
     });
   });
@@ -124,8 +136,8 @@ describe('broker: rooms', () => {
     w1.send({ t: 'claim', sid, q: 2 });
     expect(await w1.next('claimed')).toMatchObject({ ok: true, holder: w1.id });
 
-    // Its id is free again.
-    await reg(b, a.id);
+    // Its id is free again, for its token.
+    expect((await reg(b, a.token)).id).toBe(a.id);
   });
 
   it('a non-holder cannot release someone else’s claim', async () => {
@@ -213,7 +225,7 @@ describe('broker: relay', () => {
     await c.next('released');
     const logged = JSON.stringify(b.log.entries);
     expect(b.log.entries.length).toBeGreaterThan(0);
-    for (const secret of ['TOP-SECRET', sid, a.id, c.id]) expect(logged).not.toContain(secret);
+    for (const secret of ['TOP-SECRET', sid, a.id, c.id, a.token.text, c.token.text]) expect(logged).not.toContain(secret);
   });
 
   it('refuses to buffer without bound for a peer that does not read', async () => {
@@ -236,30 +248,60 @@ describe('broker: relay', () => {
 });
 
 describe('broker: identity', () => {
-  it('an id held by a live connection cannot be taken', async () => {
+  it('the id is derived from the token, never taken from the frame', async () => {
+    const b = await broker();
+    const t = peerToken();
+    const c = await raw(b);
+    c.send({ t: 'register', token: t.text });
+    expect(await c.next('registered')).toEqual({ t: 'registered', id: t.id });
+    // The v1 spelling (a bare id) is refused outright.
+    const old = await raw(b);
+    old.send({ t: 'register', id: peerId() });
+    expect(await old.next('error')).toMatchObject({ code: 'bad-frame', fatal: false });
+    old.send({ t: 'register', token: t.text, id: t.id });
+    expect(await old.next('error')).toMatchObject({ code: 'bad-frame', fatal: false });
+    expect(b.stats().registered).toBe(1);
+  });
+
+  it('knowing an id is not enough to take it: the squatter lands on its own id', async () => {
     const b = await broker();
     const owner = await reg(b);
     const thief = await raw(b);
     thief.send({ t: 'register', id: owner.id });
-    expect(await thief.next('error')).toMatchObject({ code: 'id-taken', fatal: false });
-    // The thief still cannot act as the owner, and the owner still gets its messages.
+    expect(await thief.next('error')).toMatchObject({ code: 'bad-frame' });
+    const own = peerToken();
+    thief.send({ t: 'register', token: own.text });
+    expect(await thief.next('registered')).toEqual({ t: 'registered', id: own.id });
+    // The owner still gets its messages; the thief gets none.
     const sender = await reg(b);
     sender.send({ t: 'send', to: owner.id, blob: 'for-owner' });
     expect(await owner.next('msg')).toMatchObject({ blob: 'for-owner' });
     await thief.sync();
     expect(thief.framesOf('msg')).toEqual([]);
-    // The thief's connection is usable under its own id.
-    const own = peerId();
-    thief.send({ t: 'register', id: own });
-    expect(await thief.next('registered')).toEqual({ t: 'registered', id: own });
+  });
+
+  it('a second live connection with the same token gets id-taken; the first keeps the id', async () => {
+    const b = await broker();
+    const owner = await reg(b);
+    const second = await raw(b);
+    second.send({ t: 'register', token: owner.token.text });
+    expect(await second.next('error')).toMatchObject({ code: 'id-taken', fatal: false });
+    const sender = await reg(b);
+    sender.send({ t: 'send', to: owner.id, blob: 'still-yours' });
+    expect(await owner.next('msg')).toMatchObject({ blob: 'still-yours' });
+    // Once the first is gone, the token resumes the id on the second connection.
+    owner.ws.terminate();
+    await waitFor(() => b.stats().registered === 1, 'the owner to be dropped');
+    second.send({ t: 'register', token: owner.token.text });
+    expect(await second.next('registered')).toEqual({ t: 'registered', id: owner.id });
   });
 
   it('one connection cannot hold two ids', async () => {
     const b = await broker();
     const c = await reg(b);
-    c.send({ t: 'register', id: c.id });
+    c.send({ t: 'register', token: c.token.text });
     expect(await c.next('registered')).toEqual({ t: 'registered', id: c.id });
-    c.send({ t: 'register', id: peerId() });
+    c.send({ t: 'register', token: peerToken().text });
     expect(await c.next('error')).toMatchObject({ code: 'already-registered' });
     expect(b.stats().registered).toBe(1);
   });
@@ -394,19 +436,49 @@ describe('broker: abuse limits', () => {
     await stillServes(b);
   });
 
-  it('caps connections per address: error then close 1008, freed on close', async () => {
+  it('caps sockets per address at accept: the over-cap socket is destroyed before any frame, freed on close', async () => {
     const b = await broker({ limits: { connectionsPerIp: 3 } });
     const ok = await Promise.all([raw(b), raw(b), raw(b)]);
     const fourth = track(new RawClient(b.url));
-    expect(await fourth.next('error')).toMatchObject({ code: 'too-many-connections', fatal: true });
-    expect(await fourth.closed).toBe(1008);
-    expect(fourth.framesOf('hello')).toEqual([]);
-    expect(b.stats()).toMatchObject({ connections: 3, rejectedConnections: 1 });
+    await expect(fourth.opened).rejects.toThrow();
+    await fourth.closed;
+    expect(fourth.texts).toEqual([]);
+    expect(b.stats()).toMatchObject({ sockets: 3, connections: 3, rejectedConnections: 1 });
 
     ok[0]!.close();
     await ok[0]!.closed;
-    await waitFor(() => b.stats().connections === 2, 'the broker to see the close');
+    await waitFor(() => b.stats().sockets === 2 && b.stats().connections === 2, 'the broker to see the close');
     await raw(b);
+    expect(b.stats()).toMatchObject({ sockets: 3, rejectedConnections: 1 });
+  });
+
+  it('counts each socket once, upgraded or not, and releases it exactly once', async () => {
+    const b = await broker({ limits: { connectionsPerIp: 4, handshakeTimeoutMs: 300 } });
+    for (let round = 0; round < 3; round++) {
+      const clients = await Promise.all([raw(b), raw(b)]);
+      const half = await Promise.all([halfOpen(b), halfOpen(b)]);
+      await waitFor(() => b.stats().sockets === 4, 'four sockets counted');
+      clients[0]!.ws.terminate();
+      clients[1]!.close();
+      half[0]!.destroy();
+      // half[1] is left to the handshake timeout.
+      await waitFor(() => b.stats().sockets === 0, 'every socket released', 3000);
+      expect(b.stats().connections).toBe(0);
+    }
+    expect(b.stats().rejectedConnections).toBe(0);
+    await reg(b);
+  });
+
+  it('drops a half-sent upgrade with 408 after the handshake timeout', async () => {
+    const b = await broker({ limits: { handshakeTimeoutMs: 300 } });
+    const s = await halfOpen(b);
+    let reply = '';
+    s.on('data', (d: Buffer) => (reply += d.toString('latin1')));
+    const t0 = Date.now();
+    await new Promise((r) => s.once('close', r));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(reply).toMatch(/^HTTP\/1\.1 408/);
+    expect(b.stats().sockets).toBe(0);
   });
 
   it('terminates connections that stop answering pings, releasing their claims', async () => {
@@ -416,8 +488,9 @@ describe('broker: abuse limits', () => {
     healthy.send({ t: 'watch', sid, q: 1 });
     await healthy.next('watching');
     const deaf = track(await RawClient.open(b.url, { autoPong: false }));
-    const deafId = peerId();
-    deaf.send({ t: 'register', id: deafId });
+    const deafToken = peerToken();
+    const deafId = deafToken.id;
+    deaf.send({ t: 'register', token: deafToken.text });
     await deaf.next('registered');
     deaf.send({ t: 'claim', sid, q: 1 });
     await deaf.next('claimed');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   EncodingError,
@@ -114,6 +115,83 @@ describe('base32', () => {
     expect(() => base32Decode('mz')).toThrow(/non-canonical/); // canonical "my"
     expect(() => base32Decode('mzxr')).toThrow(/non-canonical/); // canonical "mzxq"
     expect(() => base32Decode('mzxw7')).toThrow(/non-canonical/); // canonical "mzxw6"
+  });
+});
+
+describe('canonical spelling (one string per byte string)', () => {
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+  it('base64url: of all 2- and 3-symbol strings, exactly the canonical ones decode', () => {
+    let accepted = 0;
+    for (const a of B64)
+      for (const b of B64) {
+        const s = a + b;
+        let ok = true;
+        try {
+          expect(toBase64Url(fromBase64Url(s))).toBe(s);
+        } catch (e) {
+          expect(e).toBeInstanceOf(EncodingError);
+          ok = false;
+        }
+        if (ok) accepted++;
+      }
+    expect(accepted).toBe(256); // one spelling per byte
+    for (let i = 0; i < 2000; i++) {
+      const s = B64[i % 64]! + B64[(i * 7) % 64]! + B64[(i * 13) % 64]!;
+      try {
+        expect(toBase64Url(fromBase64Url(s))).toBe(s);
+      } catch (e) {
+        expect(String(e)).toMatch(/non-canonical/);
+      }
+    }
+  });
+
+  it('base32: of all 2-symbol strings, exactly the canonical ones decode', () => {
+    let accepted = 0;
+    for (const a of B32)
+      for (const b of B32) {
+        try {
+          expect(base32Encode(base32Decode(a + b))).toBe(a + b);
+          accepted++;
+        } catch (e) {
+          expect(String(e)).toMatch(/non-canonical/);
+        }
+      }
+    expect(accepted).toBe(256);
+  });
+
+  it('property: decode(s) succeeds only when encode(decode(s)) === s, and round-trips bytes', () => {
+    const alphabetString = (chars: string) => fc.string({ unit: fc.constantFrom(...chars), maxLength: 40 });
+    const cases: [string, (b: Uint8Array) => string, (s: string) => Uint8Array, string][] = [
+      ['base64url', toBase64Url, fromBase64Url, B64],
+      ['base32', base32Encode, base32Decode, B32],
+      ['hex', toHex, fromHex, '0123456789abcdef'],
+    ];
+    for (const [, enc, dec, chars] of cases) {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
+          expect(dec(enc(b))).toEqual(b);
+        }),
+      );
+      fc.assert(
+        fc.property(fc.oneof(alphabetString(chars), fc.string({ maxLength: 20 })), (s) => {
+          let decoded: Uint8Array;
+          try {
+            decoded = dec(s);
+          } catch (e) {
+            expect(e).toBeInstanceOf(EncodingError);
+            return;
+          }
+          expect(enc(decoded)).toBe(s);
+        }),
+      );
+    }
+  });
+
+  it('base32 refuses letters that only uppercase into the alphabet', () => {
+    // toUpperCase: dotless i -> I, long s -> S, Kelvin sign and fullwidth letters stay outside.
+    for (const bad of ['ıy', 'mſ', 'Ky', 'ｍy']) expect(() => base32Decode(bad), bad).toThrow(EncodingError);
   });
 });
 

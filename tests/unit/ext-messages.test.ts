@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_CHAT_LENGTH, MAX_NAME_LENGTH, type SessionView } from '../../src/engine/session-api';
+import fc from 'fast-check';
+import { formatClock, isoTime, noticeText, undeliveredText } from '../../src/extension/format';
+import { MAX_CHAT_LENGTH, MAX_NAME_LENGTH, type ChatEntry, type PortView } from '../../src/engine/session-api';
 import {
+  ChatHistory,
   ENSURE_ENGINE,
   MAX_ENGINE_MESSAGE_CHARS,
+  checkPortView,
   checkBrokerUrl,
   checkCommand,
   checkName,
@@ -21,7 +25,12 @@ import {
 const LINK = 'kibitz://call#v=1&r=abcdefghijklmnopqrstuvwxyz&g=open';
 const PEER = 'AbC_dEf-0123456789xyzw';
 
-function view(overrides: Partial<SessionView> = {}): SessionView {
+function chatEntry(overrides: Partial<ChatEntry> = {}): ChatEntry {
+  return { seq: 1, id: 'c1', fromPeerId: 'peer2', fromName: 'Bob', text: 'hi', at: 1, self: false, ...overrides };
+}
+
+/** A view as a UI port receives it (chat as a delta). */
+function view(overrides: Partial<PortView> = {}): PortView {
   return {
     phase: 'connected',
     reason: null,
@@ -41,7 +50,8 @@ function view(overrides: Partial<SessionView> = {}): SessionView {
         sending: ['camera'],
       },
     ],
-    chat: [{ id: 'c1', fromPeerId: 'peer2', fromName: 'Bob', text: 'hi', at: 1, self: false }],
+    chat: { reset: true, entries: [chatEntry()], more: false },
+    chatEpoch: 0,
     broker: 'open',
     notices: [{ id: 'n1', level: 'info', text: 'hello', at: 2 }],
     ...overrides,
@@ -190,7 +200,10 @@ describe('engine -> UI envelope', () => {
       { ...view(), members: [{ ...view().members[0], sas: 5 }] },
       { ...view(), members: [{ ...view().members[0], trust: 'trusted' }] },
       { ...view(), members: [{ ...view().members[0], sending: ['mic', 'x'] }] },
-      { ...view(), chat: [{ id: 'c', text: 'hi' }] },
+      { ...view(), chat: [chatEntry()] },
+      { ...view(), chat: { reset: true, entries: [] } },
+      { ...view(), chat: { reset: 'yes', entries: [], more: false } },
+      { ...view(), chatEpoch: 1.5 },
       { ...view(), self: { peerId: 'a b', name: 'x', fingerprint: '', isCoordinator: false, sending: [] } },
       { ...view(), notices: [{ id: 'n', level: 'fatal', text: 'x', at: 1 }] },
       { ...view(), broker: 'up' },
@@ -202,7 +215,7 @@ describe('engine -> UI envelope', () => {
   });
 
   it('drops an oversized view', () => {
-    const huge = view({ chat: [{ id: 'c', fromPeerId: 'p', fromName: 'x', text: 'x'.repeat(MAX_ENGINE_MESSAGE_CHARS), at: 1, self: false }] });
+    const huge = view({ chat: { reset: true, entries: [chatEntry({ text: 'x'.repeat(MAX_ENGINE_MESSAGE_CHARS) })], more: false } });
     expect(parseEngineMessage({ type: 'view', view: huge })).toBeNull();
   });
 
@@ -232,5 +245,82 @@ describe('ensure-engine', () => {
     expect(parseEnsureEngineResponse({ ok: false, error: 'no' })).toEqual({ ok: false, error: 'no' });
     expect(parseEnsureEngineResponse({ ok: false })).toBeNull();
     expect(parseEnsureEngineResponse(undefined)).toBeNull();
+  });
+});
+
+describe('hostile chat cannot take the popup down', () => {
+  it('a chat entry with an `at` no Date can hold is dropped on its own; participants and notices stay', () => {
+    for (const at of [8.64e15 + 1, 9e15, Number.MAX_SAFE_INTEGER, -8.64e15 - 1, Number.MAX_VALUE]) {
+      const v = view({ chat: { reset: true, entries: [chatEntry({ seq: 1, at }), chatEntry({ seq: 2, id: 'c2', text: 'fine' })], more: false } });
+      const msg = parseEngineMessage({ type: 'view', view: v });
+      expect(msg?.type, String(at)).toBe('view');
+      if (msg?.type !== 'view') continue;
+      expect(msg.view.members.map((m) => m.name)).toEqual(['Bob']);
+      expect(msg.view.notices).toHaveLength(1);
+      expect(msg.view.chat.entries.map((e) => e.text)).toEqual(['fine']);
+    }
+  });
+
+  it('other malformed entries are dropped one by one, never the view', () => {
+    const bad = [
+      { ...chatEntry(), seq: 0 },
+      { ...chatEntry(), seq: 1.5 },
+      { ...chatEntry(), at: NaN },
+      { ...chatEntry(), undeliveredTo: 'Carol' },
+      { ...chatEntry(), undeliveredTo: Array.from({ length: 65 }, () => 'x') },
+      { id: 'c', text: 'hi' },
+      null,
+    ];
+    const v = checkPortView({ ...view(), chat: { reset: false, entries: [...bad, chatEntry({ seq: 9, undeliveredTo: ['Carol'] })], more: true } });
+    expect(v?.chat).toEqual({ reset: false, entries: [chatEntry({ seq: 9, undeliveredTo: ['Carol'] })], more: true });
+  });
+
+  it('chat formatting never throws, for any number', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.double(), fc.integer(), fc.constantFrom(8.64e15, 8.64e15 + 1, -8.64e15, 9e15, NaN, Infinity, -Infinity)), (at) => {
+        expect(() => formatClock(at)).not.toThrow();
+        expect(() => isoTime(at)).not.toThrow();
+        expect(() => formatClock(at, 'not a locale!!')).not.toThrow();
+      }),
+      { numRuns: 2000 },
+    );
+    expect(isoTime(8.64e15)).toBe('+275760-09-13T00:00:00.000Z');
+    expect(isoTime(8.64e15 + 1)).toBeUndefined();
+    expect(formatClock(9e15)).toBe('');
+  });
+
+  it('names who did not get a message, and folds repeated notices', () => {
+    expect(undeliveredText(undefined)).toBeNull();
+    expect(undeliveredText([])).toBeNull();
+    expect(undeliveredText(['Carol'])).toBe('not delivered to Carol');
+    expect(undeliveredText(['a', 'b', 'c', 'd', 'e', 'f', 'g'])).toBe('not delivered to a, b, c, d, e and 2 more');
+    expect(noticeText({ text: 'Key change', count: 3 })).toBe('Key change (3×)');
+    expect(noticeText({ text: 'Key change' })).toBe('Key change');
+  });
+});
+
+describe('ChatHistory (the page assembles chat from deltas)', () => {
+  const e = (seq: number) => chatEntry({ seq, id: `c${seq}`, text: `m${seq}` });
+
+  it('appends deltas, ignores replays and older seqs, and resets on `reset`', () => {
+    const h = new ChatHistory();
+    expect(h.apply({ reset: true, entries: [e(1), e(2)], more: false }).map((x) => x.seq)).toEqual([1, 2]);
+    expect(h.apply({ reset: false, entries: [e(2), e(3)], more: false }).map((x) => x.seq)).toEqual([1, 2, 3]);
+    expect(h.apply({ reset: false, entries: [e(1)], more: false }).map((x) => x.seq)).toEqual([1, 2, 3]);
+    expect(h.apply({ reset: true, entries: [e(10)], more: false }).map((x) => x.seq)).toEqual([10]);
+    expect(h.apply({ reset: true, entries: [], more: false })).toEqual([]);
+  });
+
+  it('is bounded, forgetting the oldest first', () => {
+    const h = new ChatHistory(5);
+    for (let i = 1; i <= 12; i++) h.apply({ reset: false, entries: [e(i)], more: false });
+    expect(h.entries().map((x) => x.seq)).toEqual([8, 9, 10, 11, 12]);
+  });
+
+  it('assembles a whole SessionView from a port view', () => {
+    const h = new ChatHistory();
+    const v = h.assemble(view());
+    expect(v.chat.map((x) => x.text)).toEqual(['hi']);
+    expect(isSessionView(v)).toBe(true);
   });
 });

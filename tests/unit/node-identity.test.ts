@@ -4,7 +4,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  der,
   fingerprintOfPem,
   generateIdentity,
   isUsableIdentity,
@@ -17,29 +16,64 @@ import { FileStore, MemoryStore } from '../../src/agent/node/platform';
 const FINGERPRINT_FORMAT = /^([0-9a-f]{2}:){31}[0-9a-f]{2}$/;
 const DAY = 24 * 60 * 60 * 1000;
 
-describe('DER encoder', () => {
-  it('encodes the ecdsa-with-SHA256 OID (golden bytes)', () => {
-    expect(der.oid('1.2.840.10045.4.3.2').toString('hex')).toBe('06082a8648ce3d040302');
-    expect(der.oid('2.5.4.3').toString('hex')).toBe('0603550403');
+/** Top-level TLV elements of a DER SEQUENCE body (enough to walk a TBSCertificate). */
+function derChildren(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i < buf.length) {
+    const start = i;
+    i++; // tag
+    let len = buf[i++]!;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      len = 0;
+      for (let k = 0; k < n; k++) len = len * 256 + buf[i++]!;
+    }
+    i += len;
+    out.push(buf.subarray(start, i));
+  }
+  return out;
+}
+function derBody(tlv: Buffer): Buffer {
+  const len = tlv[1]!;
+  return tlv.subarray(len & 0x80 ? 2 + (len & 0x7f) : 2);
+}
+/** The validity SEQUENCE's two time TLVs of a certificate. */
+function validityTimes(certPem: string): [Buffer, Buffer] {
+  const raw = new crypto.X509Certificate(certPem).raw;
+  const tbs = derChildren(derBody(raw))[0]!;
+  const validity = derChildren(derBody(tbs))[4]!; // version, serial, sigAlg, issuer, validity
+  const [from, to] = derChildren(derBody(validity));
+  return [from!, to!];
+}
+
+describe('certificate encoding (@peculiar/x509)', () => {
+  it('uses UTCTime before 2050 and GeneralizedTime from 2050 (RFC 5280 section 4.1.2.5)', async () => {
+    // Valid from 2049-12-21 (UTCTime) to 2050-01-21 (GeneralizedTime).
+    const id = await generateIdentity(new Date(Date.UTC(2049, 11, 22, 3, 4, 5)));
+    const [from, to] = validityTimes(id.certPem);
+    expect(from.toString('latin1')).toBe('\x17\x0d491221030405Z');
+    expect(to.toString('latin1')).toBe('\x18\x0f20500121030405Z');
   });
 
-  it('encodes short and long lengths', () => {
-    expect(der.sequence(Buffer.alloc(3)).subarray(0, 2).toString('hex')).toBe('3003');
-    expect(der.sequence(Buffer.alloc(127)).subarray(0, 2).toString('hex')).toBe('307f');
-    expect(der.sequence(Buffer.alloc(128)).subarray(0, 3).toString('hex')).toBe('308180');
-    expect(der.sequence(Buffer.alloc(300)).subarray(0, 4).toString('hex')).toBe('3082012c');
+  it('signs with ecdsa-with-SHA256, parameters absent (RFC 5758), with only keyUsage = digitalSignature', async () => {
+    const id = await generateIdentity();
+    const raw = new crypto.X509Certificate(id.certPem).raw;
+    const [tbs, sigAlg] = derChildren(derBody(raw));
+    expect(sigAlg!.toString('hex')).toBe('300a06082a8648ce3d040302');
+    const fields = derChildren(derBody(tbs!));
+    expect(fields[0]!.toString('hex')).toBe('a003020102'); // [0] EXPLICIT v3
+    expect(fields[2]!.toString('hex')).toBe('300a06082a8648ce3d040302');
+    expect(fields).toHaveLength(8);
+    // [3] { SEQUENCE { SEQUENCE { keyUsage, critical TRUE, OCTET STRING { BIT STRING digitalSignature } } } }
+    // Never an empty extensions SEQUENCE (a3023000), which RFC 5280 forbids.
+    expect(fields[7]!.toString('hex')).toBe('a3123010300e0603551d0f0101ff040403020780');
   });
 
-  it('encodes INTEGERs minimally and positive', () => {
-    expect(der.smallInteger(2).toString('hex')).toBe('020102');
-    expect(der.smallInteger(0).toString('hex')).toBe('020100');
-    expect(der.unsignedInteger(Uint8Array.from([0x80])).toString('hex')).toBe('02020080');
-    expect(der.unsignedInteger(Uint8Array.from([0, 0, 0x7f])).toString('hex')).toBe('02017f');
-  });
-
-  it('uses UTCTime before 2050 and GeneralizedTime from 2050 (RFC 5280)', () => {
-    expect(der.time(new Date(Date.UTC(2026, 0, 2, 3, 4, 5))).toString('latin1')).toBe('\x17\x0d260102030405Z');
-    expect(der.time(new Date(Date.UTC(2050, 0, 2, 3, 4, 5))).toString('latin1')).toBe('\x18\x0f20500102030405Z');
+  it('the library is loaded lazily and keeps working across calls', async () => {
+    const ids = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity()]);
+    expect(new Set(ids.map((i) => i.fingerprint)).size).toBe(3);
+    for (const id of ids) expect(isUsableIdentity(id)).toBe(true);
   });
 });
 

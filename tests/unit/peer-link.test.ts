@@ -58,7 +58,7 @@ class FakePeer implements RtcPeerLike {
   close(): void {}
 }
 
-function makeLink(fingerprints: (string | null)[]) {
+function makeLink(fingerprints: (string | null)[], role: 'dialer' | 'answerer' = 'dialer') {
   const pc = new FakePeer();
   const factory: PeerFactory = {
     localFingerprint: FP.replace(/ab/g, 'cd'),
@@ -69,7 +69,7 @@ function makeLink(fingerprints: (string | null)[]) {
   const seen: { ready?: string; closed?: LinkCloseReason; control: ControlMessage[] } = { control: [] };
   const link = new PeerLink({
     remotePeerId: 'AAAAAAAAAAAAAAAAAAAAAA',
-    role: 'dialer',
+    role,
     linkId: 'BBBBBBBBBBBBBBBBBBBBBB',
     factory,
     config: { iceServers: [] },
@@ -86,8 +86,11 @@ function makeLink(fingerprints: (string | null)[]) {
       onClose: (reason) => (seen.closed = reason),
     },
   });
+  pcLinks.set(pc, link);
   return { link, pc, seen };
 }
+
+const pcLinks = new Map<FakePeer, PeerLink>();
 
 async function until(check: () => boolean): Promise<void> {
   const deadline = Date.now() + 5_000;
@@ -123,6 +126,42 @@ describe('PeerLink', () => {
     const { pc, seen } = makeLink([null]);
     pc.channels.forEach((c) => c.open());
     for (let i = 0; i < 40; i++) pc.channels[0]!.onmessage?.({ data: '{}' });
+    expect(seen.closed).toBe('protocol');
+  });
+
+  const OTHER_FP = Array(32).fill('ef').join(':');
+  const OFFER = { k: 'desc' as const, desc: { type: 'offer' as const, sdp: 'v=0\r\nrenegotiation' } };
+
+  it('re-checks the handshaken certificate when a ready link is renegotiated, and closes on a change', async () => {
+    const fingerprints = [FP];
+    const { pc, seen } = makeLink(fingerprints);
+    pc.channels.forEach((c) => c.open());
+    await until(() => seen.ready !== undefined);
+    fingerprints[0] = OTHER_FP; // the DTLS transport now shows another certificate
+    (pcLinks.get(pc) as PeerLink).handleSignal(OFFER);
+    await until(() => seen.closed !== undefined);
+    expect(seen.closed).toBe('fingerprint-mismatch');
+  });
+
+  it('keeps a ready link whose renegotiation shows the same certificate', async () => {
+    const { pc, seen } = makeLink([FP]);
+    pc.channels.forEach((c) => c.open());
+    await until(() => seen.ready !== undefined);
+    const link = pcLinks.get(pc) as PeerLink;
+    link.handleSignal(OFFER);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen.closed).toBeUndefined();
+    expect(link.closed).toBe(false);
+    link.close('closed-by-us');
+  });
+
+  it('closes at once when a description cannot be applied before the link is up (a garbage offer)', async () => {
+    const { pc, seen } = makeLink([FP], 'answerer');
+    pc.setRemoteDescription = async () => {
+      throw new Error('malformed SDP');
+    };
+    (pcLinks.get(pc) as PeerLink).handleSignal(OFFER);
+    await until(() => seen.closed !== undefined);
     expect(seen.closed).toBe('protocol');
   });
 });

@@ -1,11 +1,16 @@
 /**
  * One DTLS certificate per Node participant (DESIGN.md §1 rule 1): an ECDSA P-256 self-signed
  * X.509 certificate that every `NodePeerConnection` of this participant presents, so every link
- * shows the same fingerprint. Built with node:crypto and a small DER encoder (no packages).
+ * shows the same fingerprint. The certificate is built by `@peculiar/x509` (a maintained X.509
+ * library over WebCrypto; it does the DER/ASN.1 encoding, RFC 5280 time encoding and signing)
+ * with node:crypto's WebCrypto. What stays here is ours: the validity window, the serial, the
+ * fingerprint format, PEM of the private key, and the checks on a stored identity.
  */
 
 import * as crypto from 'node:crypto';
 import type { KeyValueStore } from '../../engine/platform';
+
+type X509Module = typeof import('@peculiar/x509');
 
 export interface NodeIdentity {
   /** PEM "CERTIFICATE". */
@@ -20,101 +25,61 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const NOT_BEFORE_SLACK_MS = DAY_MS;
 const VALIDITY_MS = 30 * DAY_MS;
 const COMMON_NAME = 'kibitz';
+const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
-// ---------------------------------------------------------------------------------------------
-// Minimal DER encoder (X.690) — just the types a TBSCertificate needs.
-// ---------------------------------------------------------------------------------------------
+const webcrypto = crypto.webcrypto as unknown as Crypto;
 
-function derLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  let v = n;
-  while (v > 0) {
-    bytes.unshift(v & 0xff);
-    v = Math.floor(v / 256);
-  }
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
-function tlv(tag: number, content: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), derLength(content.length), content]);
-}
-
-export const der = {
-  sequence: (...items: Buffer[]): Buffer => tlv(0x30, Buffer.concat(items)),
-  set: (...items: Buffer[]): Buffer => tlv(0x31, Buffer.concat(items)),
-  /** INTEGER from unsigned big-endian magnitude (made minimal and positive). */
-  unsignedInteger(magnitude: Uint8Array): Buffer {
-    let start = 0;
-    while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
-    let body = Buffer.from(magnitude.subarray(start));
-    if (body.length === 0) body = Buffer.from([0]);
-    if ((body[0] as number) & 0x80) body = Buffer.concat([Buffer.from([0]), body]);
-    return tlv(0x02, body);
-  },
-  smallInteger(n: number): Buffer {
-    if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) throw new RangeError(`bad small integer ${n}`);
-    const bytes: number[] = [];
-    let v = n;
-    do {
-      bytes.unshift(v & 0xff);
-      v >>>= 8;
-    } while (v > 0);
-    return der.unsignedInteger(Uint8Array.from(bytes));
-  },
-  oid(dotted: string): Buffer {
-    const arcs = dotted.split('.').map((s) => {
-      if (!/^\d+$/.test(s)) throw new Error(`bad OID ${dotted}`);
-      return Number(s);
-    });
-    const [a, b, ...rest] = arcs;
-    if (a === undefined || b === undefined || a > 2 || (a < 2 && b > 39)) throw new Error(`bad OID ${dotted}`);
-    const out: number[] = [];
-    const pushArc = (arc: number): void => {
-      const chunk: number[] = [arc & 0x7f];
-      let v = Math.floor(arc / 128);
-      while (v > 0) {
-        chunk.unshift((v & 0x7f) | 0x80);
-        v = Math.floor(v / 128);
-      }
-      out.push(...chunk);
-    };
-    pushArc(a * 40 + b);
-    rest.forEach(pushArc);
-    return tlv(0x06, Buffer.from(out));
-  },
-  utf8String: (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8')),
-  bitString: (bytes: Uint8Array): Buffer => tlv(0x03, Buffer.concat([Buffer.from([0]), Buffer.from(bytes)])),
-  /** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; always UTC with seconds. */
-  time(date: Date): Buffer {
-    const y = date.getUTCFullYear();
-    const p2 = (n: number): string => String(n).padStart(2, '0');
-    const rest =
-      p2(date.getUTCMonth() + 1) +
-      p2(date.getUTCDate()) +
-      p2(date.getUTCHours()) +
-      p2(date.getUTCMinutes()) +
-      p2(date.getUTCSeconds()) +
-      'Z';
-    if (y >= 1950 && y < 2050) return tlv(0x17, Buffer.from(p2(y % 100) + rest, 'ascii'));
-    return tlv(0x18, Buffer.from(String(y).padStart(4, '0') + rest, 'ascii'));
-  },
-  /** Context-specific, constructed, explicit tag [n]. */
-  explicit: (n: number, inner: Buffer): Buffer => tlv(0xa0 | n, inner),
-};
-
-const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
-const OID_COMMON_NAME = '2.5.4.3';
-
-function nameCN(cn: string): Buffer {
-  return der.sequence(der.set(der.sequence(der.oid(OID_COMMON_NAME), der.utf8String(cn))));
-}
-
-function randomSerial(): Buffer {
-  // 16 random bytes, top bit cleared (positive), first byte non-zero (minimal, 127–128 bits).
+function randomSerialHex(): string {
+  // 16 random bytes, top bit cleared (positive), first byte non-zero (minimal, 121–127 bits).
   const bytes = crypto.randomBytes(16);
   bytes[0] = ((bytes[0] as number) & 0x7f) | 0x01;
-  return der.unsignedInteger(bytes);
+  return bytes.toString('hex');
+}
+
+/**
+ * `@peculiar/x509` resolves its algorithms through `tsyringe`, which refuses to load unless the
+ * Reflect metadata API exists (its README asks apps to import `reflect-metadata` first). We do
+ * not ship that package for four functions: this is the subset tsyringe calls
+ * (`getMetadata`, `getOwnMetadata`, `defineMetadata`, `metadata`), installed only when absent.
+ * Because ES imports are hoisted, the library is imported dynamically, after the shim.
+ */
+function ensureReflectMetadata(): void {
+  type Target = object;
+  const R = Reflect as unknown as Record<string, unknown>;
+  if (typeof R['getMetadata'] === 'function') return;
+  const store = new WeakMap<Target, Map<unknown, unknown>>();
+  const own = (target: Target, create: boolean): Map<unknown, unknown> | undefined => {
+    let m = store.get(target);
+    if (!m && create) store.set(target, (m = new Map()));
+    return m;
+  };
+  const getOwnMetadata = (key: unknown, target: Target): unknown => own(target, false)?.get(key);
+  const getMetadata = (key: unknown, target: Target): unknown => {
+    for (let t: Target | null = target; t !== null; t = Object.getPrototypeOf(t) as Target | null) {
+      const m = own(t, false);
+      if (m?.has(key)) return m.get(key);
+    }
+    return undefined;
+  };
+  const defineMetadata = (key: unknown, value: unknown, target: Target): void => {
+    own(target, true)!.set(key, value);
+  };
+  const metadata =
+    (key: unknown, value: unknown) =>
+    (target: Target): void =>
+      defineMetadata(key, value, target);
+  Object.assign(R, { getMetadata, getOwnMetadata, defineMetadata, metadata });
+}
+
+let x509Module: Promise<X509Module> | undefined;
+function loadX509(): Promise<X509Module> {
+  ensureReflectMetadata();
+  return (x509Module ??= import('@peculiar/x509'));
+}
+
+/** X.509 time fields have second precision; drop the milliseconds so the window is exact. */
+function wholeSeconds(ms: number): Date {
+  return new Date(Math.floor(ms / 1000) * 1000);
 }
 
 /** Lowercase colon-separated hex of SHA-256(der): the engine-wide fingerprint format. */
@@ -159,27 +124,29 @@ export function fingerprintOfPem(certPem: string): string {
 
 /** Generates a fresh ECDSA P-256 self-signed certificate (CN=kibitz, valid now-1d .. now+30d). */
 export async function generateIdentity(now: Date = new Date()): Promise<NodeIdentity> {
-  const { publicKey, privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const sigAlg = der.sequence(der.oid(OID_ECDSA_WITH_SHA256)); // parameters absent (RFC 5758)
-  const name = nameCN(COMMON_NAME);
-  const tbs = der.sequence(
-    der.explicit(0, der.smallInteger(2)), // v3
-    randomSerial(),
-    sigAlg,
-    name, // issuer
-    der.sequence(
-      der.time(new Date(now.getTime() - NOT_BEFORE_SLACK_MS)),
-      der.time(new Date(now.getTime() + VALIDITY_MS)),
-    ),
-    name, // subject (self-signed)
-    spki,
+  const x509 = await loadX509();
+  const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: randomSerialHex(),
+      name: `CN=${COMMON_NAME}`,
+      notBefore: wholeSeconds(now.getTime() - NOT_BEFORE_SLACK_MS),
+      notAfter: wholeSeconds(now.getTime() + VALIDITY_MS),
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
+      keys,
+      // One extension, keyUsage = digitalSignature (critical, RFC 5280 section 4.2.1.3): the key
+      // only signs DTLS handshakes. The library always writes the [3] extensions field, and an
+      // empty one is not allowed (RFC 5280 section 4.1.2.9: "one or more") and strict parsers
+      // may refuse it, so the certificate carries this one, true, extension.
+      extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
+    },
+    webcrypto,
   );
-  const signature = crypto.sign('sha256', tbs, { key: privateKey, dsaEncoding: 'der' });
-  const certDer = der.sequence(tbs, sigAlg, der.bitString(signature));
+  const certDer = new Uint8Array(cert.rawData);
+  const pkcs8 = new Uint8Array(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
   return {
     certPem: pemEncode('CERTIFICATE', certDer),
-    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    keyPem: pemEncode('PRIVATE KEY', pkcs8),
     fingerprint: fingerprintOfDer(certDer),
   };
 }

@@ -1,0 +1,54 @@
+/**
+ * Notices a person should see, bounded and de-duplicated: raising a notice whose level and text
+ * equal one already listed folds into it (its count goes up, its time moves to now and it
+ * becomes the newest) instead of adding another, so a condition that repeats (a key-change
+ * alarm on every roster) cannot push other notices out. At most `max` notices are kept, the
+ * oldest forgotten first. Pure: clock and id source come in.
+ */
+import type { Notice } from './session-api';
+
+export const MAX_NOTICES = 20;
+/** Longest notice text kept (names inside notices are already bounded). */
+export const MAX_NOTICE_TEXT = 500;
+
+export interface NoticeListOptions {
+  now: () => number;
+  newId: () => string;
+  max?: number;
+}
+
+export class NoticeList {
+  private readonly max: number;
+  private items: Notice[] = [];
+
+  constructor(private readonly options: NoticeListOptions) {
+    this.max = Math.max(1, options.max ?? MAX_NOTICES);
+  }
+
+  /** Raises a notice; returns the listed notice (new, or the one it folded into). */
+  add(level: Notice['level'], rawText: string): Notice {
+    const text = rawText.length > MAX_NOTICE_TEXT ? `${rawText.slice(0, MAX_NOTICE_TEXT - 1)}…` : rawText;
+    const at = this.options.now();
+    const i = this.items.findIndex((n) => n.level === level && n.text === text);
+    if (i >= 0) {
+      const prev = this.items[i]!;
+      const bumped: Notice = { ...prev, at, count: (prev.count ?? 1) + 1 };
+      this.items.splice(i, 1);
+      this.items.push(bumped);
+      return bumped;
+    }
+    const notice: Notice = { id: this.options.newId(), level, text, at, count: 1 };
+    this.items.push(notice);
+    if (this.items.length > this.max) this.items.splice(0, this.items.length - this.max);
+    return notice;
+  }
+
+  /** Oldest first, a copy. */
+  list(): Notice[] {
+    return this.items.slice();
+  }
+
+  clear(): void {
+    this.items = [];
+  }
+}
