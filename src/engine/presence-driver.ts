@@ -11,6 +11,7 @@ import type { LinkCloseReason } from './peer-link';
 import type { Clock, Logger } from './platform';
 import {
   FAIL_TEXT,
+  FIRST_LINK_DEADLINE_MS,
   PROBE_TIMEOUT_MS,
   initialPresence,
   isInCall,
@@ -179,9 +180,16 @@ export class PresenceDriver {
         const link = mesh?.get(effect.peerId)?.link;
         return ask(link?.probe(PROBE_TIMEOUT_MS), false, (alive) => ({ type: 'probe-result', alive }));
       }
-      case 'dial':
-        if (mesh && !mesh.has(effect.peerId)) mesh.dial(effect.peerId);
+      case 'dial': {
+        if (!mesh || mesh.has(effect.peerId)) return;
+        const pair = mesh.dial(effect.peerId);
+        if (this.state.phase === 'joining') {
+          this.host.platform.clock.setTimeout(() => {
+            if (!pair.link.closed && pair.stage === 'transport') pair.link.close('timeout');
+          }, FIRST_LINK_DEADLINE_MS);
+        }
         return;
+      }
       case 'redial-missing':
         return this.host.ensureLinks();
       case 'apply-roster': {

@@ -56,7 +56,13 @@ export const HOLDER_LOOKUP_DELAY_MS = 400;
 export const MAX_JOIN_DIALS = 3;
 export const JOIN_RETRY_DELAY_MS = 250;
 /** Link close reasons after which a joiner dials again instead of failing. */
-export const JOIN_RETRYABLE_REASONS: ReadonlySet<string> = new Set(['failed', 'fingerprint-unreadable', 'delivery-failed']);
+export const JOIN_RETRYABLE_REASONS: ReadonlySet<string> = new Set(['failed', 'fingerprint-unreadable', 'delivery-failed', 'timeout']);
+/**
+ * Advice to the session: a joiner's link to the holder that has not completed its handshake by
+ * then is closed as `timeout` and dialed again. Node links can stall on a lost DTLS hello;
+ * a loopback or LAN handshake takes well under 100 ms.
+ */
+export const FIRST_LINK_DEADLINE_MS = 3_000;
 /**
  * How long a coordinator keeps a member whose link dropped without `bye` (a `grace` effect), so
  * a live member that re-dials (at most RETRY_MAX_MS apart) is never evicted (finding 10).

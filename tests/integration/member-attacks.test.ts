@@ -73,10 +73,13 @@ describe('attacks by a link holder with a hostile broker', () => {
     const { a, b, key, sid } = await annAndBeaBehindHostileBroker();
     const annId = a.view().self!.peerId;
     const beaId = b.view().self!.peerId;
+    // A new link would run a new safety-code exchange: the same code means the same link.
+    const codeBefore = b.view().members.find((m) => m.name === 'Ann')?.sas;
     const forged = JSON.stringify({ k: 'desc', link: toBase64Url(secureRandomBytes(16)), seq: 0, desc: { type: 'offer', sdp: 'v=0\r\ngarbage' } });
     hostile.inject({ t: 'msg', from: annId, blob: await sealBlob(key, { sid, from: annId, to: beaId }, forged, secureRandomBytes) });
     await new Promise((r) => setTimeout(r, 1_500));
     expect(linkTo(b, 'Ann')).toBe('connected');
+    expect(b.view().members.find((m) => m.name === 'Ann')?.sas).toBe(codeBefore);
     expect(linkTo(a, 'Bea')).toBe('connected');
     expect(b.view().phase).toBe('connected');
     await chatArrives(a, b, 'still here');
@@ -126,7 +129,9 @@ describe('attacks by a link holder with a hostile broker', () => {
       return null;
     };
     const mismatchesBefore = b.session.stats().fingerprintMismatches;
+    const codeBefore = b.view().members.find((m) => m.name === 'Ann')?.sas;
     await waitFor('Bea to refuse the impostor', () => b.session.stats().fingerprintMismatches > mismatchesBefore, 20_000);
+    expect(b.view().members.find((m) => m.name === 'Ann')?.sas).toBe(codeBefore);
     // Bea counts a mismatch only after reading the certificate of a completed DTLS handshake:
     // the impostor got that far, and no further.
     expect(linkTo(b, 'Ann')).toBe('connected');

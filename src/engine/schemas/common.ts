@@ -115,20 +115,5 @@ export function uniqueList<TItem extends v.GenericSchema<unknown, string>>(item:
   );
 }
 
-/** Exact UTF-8 length of `s` as the data channel sends it (a lone surrogate becomes U+FFFD). */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 4;
-        i++;
-      } else n += 3;
-    } else n += 3;
-  }
-  return n;
-}
+/** Exact UTF-8 length, shared with the broker protocol (one implementation). */
+export { utf8Length } from '../broker-protocol';
