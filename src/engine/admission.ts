@@ -4,6 +4,8 @@
  * room's gate must admit. Any failure, including a gate that throws, refuses (fail closed).
  */
 import type { AdmissionDecision, Gate } from './gate';
+import type { Mesh } from './mesh';
+import type { Pair } from './pair';
 import type { Roster } from './roster';
 import type { Verdict, Verifier } from './verifier';
 import type { ControlMessage, RosterEntry } from './wire';
@@ -54,4 +56,29 @@ export async function decideAdmission(input: AdmissionInput): Promise<Admission>
   const fits = roster.check(entry);
   if (!fits.ok) return { admit: false, reason: fits.reason };
   return { admit: true, entry, verdict };
+}
+
+/** Joiners the coordinator holds links for before any is admitted: a bound on what strangers cost. */
+export const MAX_UNADMITTED_LINKS = 8;
+
+export interface OfferContext {
+  inCall: boolean;
+  isCoordinator: boolean;
+  rosterHas(peerId: string): boolean;
+  mesh: Pick<Mesh, 'all' | 'evictOldestUnhandshaken'> | null;
+}
+
+/**
+ * Whether a fresh offer from `from` is answered: always from a roster member; at the
+ * coordinator also from a joiner (who then faces the gate) while fewer than
+ * MAX_UNADMITTED_LINKS are pending. Once full, a slot held by a joiner that has not even
+ * finished its handshake is freed, so garbage offers cannot keep honest joiners out.
+ */
+export function mayAnswerOffer(ctx: OfferContext, from: string): boolean {
+  if (!ctx.inCall || !ctx.mesh) return false;
+  if (ctx.rosterHas(from)) return true;
+  if (!ctx.isCoordinator) return false;
+  const pending = (p: Pair) => !p.admitted && !ctx.rosterHas(p.peerId);
+  if (ctx.mesh.all().filter(pending).length < MAX_UNADMITTED_LINKS) return true;
+  return ctx.mesh.evictOldestUnhandshaken(pending);
 }

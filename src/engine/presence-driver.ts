@@ -119,6 +119,9 @@ export class PresenceDriver {
       this.stashed.set(event.from, { epoch: event.epoch, members });
     }
     const { state, effects } = next(this.state, event);
+    if (state.phase !== this.state.phase || effects.length) {
+      this.host.platform.log.info('presence', { event: event.type, from: this.state.phase, to: state.phase, effects: effects.map((e) => e.type) });
+    }
     this.state = state;
     for (const effect of effects) this.execute(effect);
     this.host.emit();
@@ -139,8 +142,9 @@ export class PresenceDriver {
     }
   }
 
-  /** A peer's current link closed. */
+  /** A peer's current link closed. Also while joining: a joiner's first link may be dialed again. */
   linkLost(peerId: string, reason: LinkCloseReason, rostered: boolean): void {
+    if (this.state.phase === 'idle' || this.state.phase === 'ended') return;
     if (peerId === this.state.coordinator && !this.isCoordinator) {
       return this.event({ type: 'coordinator-link-lost', from: peerId, reason });
     }

@@ -4,6 +4,7 @@
  * message would be silently dropped by every receiver), so refusing the joiner is the only
  * honest answer once the call is full.
  */
+import type { GrantSubject } from './capabilities';
 import { MAX_ROSTER_MEMBERS, rosterFits, type RosterEntry } from './wire';
 
 export type AdmitResult = { ok: true } | { ok: false; reason: string };
@@ -27,6 +28,12 @@ export class Roster {
 
   get(peerId: string): RosterEntry | undefined {
     return this.entries.get(peerId);
+  }
+
+  /** Who a member is to the capability checks: its id, handshaken fingerprint and kind. */
+  subjectOf(peerId: string): GrantSubject | null {
+    const entry = this.entries.get(peerId);
+    return entry ? { peerId, fingerprint: entry.fingerprint, kind: entry.kind } : null;
   }
 
   values(): RosterEntry[] {

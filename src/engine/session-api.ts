@@ -28,6 +28,11 @@ export interface MemberView {
   sas: string | null;
   sasPhase: SasPhase;
   trust: TrustState;
+  /**
+   * True when this name looks like another participant's, yours included (the same skeleton,
+   * see names.ts): the two can only be told apart by their safety codes.
+   */
+  lookAlike: boolean;
   /** Lanes the member says it is sending. */
   sending: MediaLane[];
 }

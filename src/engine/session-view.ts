@@ -3,6 +3,7 @@
  * each part. Pure: it reads what it is given and keeps nothing.
  */
 import type { ChatStore } from './chat-store';
+import { duplicateNames } from './names';
 import type { Pair } from './pair';
 import type { CallPhase, LinkPhase, MediaLane, MemberView, Notice, SessionView, TrustState } from './session-api';
 import type { RosterEntry } from './wire';
@@ -29,6 +30,10 @@ export function buildSessionView(v: ViewInputs): SessionView {
   const self = v.selfId
     ? { peerId: v.selfId, name: v.name, fingerprint: v.fingerprint, isCoordinator: v.coordinatorId === v.selfId, sending: v.sending }
     : null;
+  const lookAlikes = duplicateNames([
+    ...(v.selfId ? [{ id: v.selfId, name: v.name }] : []),
+    ...v.roster.filter((e) => e.peerId !== v.selfId).map((e) => ({ id: e.peerId, name: e.name })),
+  ]);
   const members: MemberView[] = [];
   for (const entry of v.roster) {
     if (entry.peerId === v.selfId) continue;
@@ -43,6 +48,7 @@ export function buildSessionView(v: ViewInputs): SessionView {
       sas: pair?.sas.words ? pair.sas.words.join(' ') : null,
       sasPhase: pair?.sas.phase ?? 'pending',
       trust: v.trustOf(entry),
+      lookAlike: lookAlikes.has(entry.peerId),
       sending: pair?.sending ?? [],
     });
   }

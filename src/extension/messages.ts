@@ -23,7 +23,6 @@
 import {
   MAX_CHAT_HISTORY,
   MAX_CHAT_LENGTH,
-  MAX_NAME_LENGTH,
   MAX_TIME_VALUE,
   type CallPhase,
   type ChatDelta,
@@ -34,7 +33,10 @@ import {
   type SessionView,
 } from '../engine/session-api';
 import { isPeerId } from '../engine/broker-protocol';
-import { hasForbiddenNameCharacters } from '../engine/names';
+import { checkBrokerUrl, MAX_BROKER_URL_LENGTH, type BrokerUrlCheck } from '../engine/broker-url';
+
+export { checkBrokerUrl, MAX_BROKER_URL_LENGTH, type BrokerUrlCheck };
+import { cleanName, nameProblem } from '../engine/names';
 
 export const UI_PORT_NAME = 'kibitz-ui';
 export const ENSURE_ENGINE = 'kibitz/ensure-engine';
@@ -44,7 +46,6 @@ export const MAX_UI_MESSAGE_CHARS = 32 * 1024;
 /** Largest engine -> UI message, measured as JSON text. */
 export const MAX_ENGINE_MESSAGE_CHARS = 2 * 1024 * 1024;
 export const MAX_LINK_LENGTH = 4096;
-export const MAX_BROKER_URL_LENGTH = 2048;
 export const MAX_ERROR_LENGTH = 500;
 /** Command ids are positive safe integers chosen by the UI, unique per port. */
 export const MAX_COMMAND_ID = Number.MAX_SAFE_INTEGER;
@@ -126,13 +127,11 @@ function isLane(v: unknown): v is MediaLane {
 // ---------------------------------------------------------------------------------------------
 // Field checks with reasons a person can act on (the popup shows them next to the field)
 
+/** The engine's one name rule (names.ts), with its reason for the person typing. */
 export function checkName(v: unknown): Check<string> {
-  if (typeof v !== 'string') return { ok: false, reason: 'Enter your name.' };
-  const name = v.normalize('NFC').trim();
-  if (name.length === 0) return { ok: false, reason: 'Enter your name so others know who you are.' };
-  if (name.length > MAX_NAME_LENGTH) return { ok: false, reason: `Use at most ${MAX_NAME_LENGTH} characters for your name.` };
-  if (hasForbiddenNameCharacters(name)) return { ok: false, reason: 'Your name contains control characters; remove them.' };
-  return { ok: true, value: name };
+  const value = cleanName(v);
+  if (value === null) return { ok: false, reason: nameProblem(v) ?? 'Enter your name.' };
+  return { ok: true, value };
 }
 
 export function checkChatText(v: unknown): Check<string> {
@@ -151,52 +150,6 @@ export function checkRoomLink(v: unknown): Check<string> {
   if (/\s/.test(link)) return { ok: false, reason: 'A room link has no spaces; paste it again in one piece.' };
   if (!link.includes('#')) return { ok: false, reason: 'That link has no room part (after “#”); paste the whole invite link.' };
   return { ok: true, value: link };
-}
-
-export interface BrokerUrlCheck {
-  ok: boolean;
-  /** The normalised URL when ok. */
-  value?: string;
-  /** Why it was refused, when not ok. */
-  reason?: string;
-  /** A caution about an acceptable URL (plain ws:// to a non-local host). */
-  warning?: string;
-}
-
-function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.toLowerCase();
-  return h === 'localhost' || h === '[::1]' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
-}
-
-/** The broker URL must be ws:// or wss://, without credentials or a fragment. */
-export function checkBrokerUrl(v: unknown): BrokerUrlCheck {
-  if (typeof v !== 'string') return { ok: false, reason: 'Enter the broker address, for example wss://broker.example.org.' };
-  const raw = v.trim();
-  if (raw.length === 0) return { ok: false, reason: 'Enter the broker address, for example wss://broker.example.org.' };
-  if (raw.length > MAX_BROKER_URL_LENGTH) return { ok: false, reason: 'That address is too long.' };
-  if (/\s/.test(raw)) return { ok: false, reason: 'The broker address must not contain spaces.' };
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return { ok: false, reason: 'That is not a valid address. It should look like wss://broker.example.org.' };
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    return { ok: false, reason: 'The broker address must start with ws:// or wss://.' };
-  }
-  if (!url.hostname) return { ok: false, reason: 'The broker address needs a host name.' };
-  if (url.username || url.password) return { ok: false, reason: 'Do not put a user name or password in the broker address.' };
-  if (url.hash) return { ok: false, reason: 'The broker address must not contain “#”.' };
-  // Keep the person's own spelling (validated above); WebSocket normalises it the same way.
-  const value = raw;
-  if (url.protocol === 'ws:' && !isLoopbackHost(url.hostname)) {
-    return {
-      ok: true,
-      value,
-      warning: 'ws:// is unencrypted: the call stays end-to-end encrypted, but connection metadata is visible on the network. Prefer wss://.',
-    };
-  }
-  return { ok: true, value };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,6 +299,7 @@ function isMemberView(v: unknown): boolean {
     isStrOrNull(v.sas) &&
     oneOf(v.sasPhase, SAS_PHASES) &&
     oneOf(v.trust, TRUST) &&
+    typeof v.lookAlike === 'boolean' &&
     isLaneList(v.sending)
   );
 }

@@ -21,6 +21,7 @@ import {
   parseUiMessage,
   resultMessage,
 } from '../../src/extension/messages';
+import { NAME_PROBLEMS } from '../../src/engine/names';
 
 const LINK = 'kibitz://call#v=1&r=abcdefghijklmnopqrstuvwxyz&g=open';
 const PEER = 'AbC_dEf-0123456789xyzw';
@@ -47,6 +48,7 @@ function view(overrides: Partial<PortView> = {}): PortView {
         sas: 'one two three four five six seven',
         sasPhase: 'ready',
         trust: 'unverified',
+        lookAlike: false,
         sending: ['camera'],
       },
     ],
@@ -107,6 +109,10 @@ describe('commands', () => {
     expect(checkName('Ada\nLovelace')).toMatchObject({ ok: false });
     expect(checkName('evil\u202Eman')).toMatchObject({ ok: false });
     expect(checkName('Zoë 🎉')).toEqual({ ok: true, value: 'Zoë 🎉' });
+    // The engine's one rule, with its reasons: what the popup accepts, the engine accepts.
+    expect(checkName('Alice\u200B')).toEqual({ ok: false, reason: NAME_PROBLEMS.invisible });
+    expect(checkName('\u0410lice')).toEqual({ ok: false, reason: NAME_PROBLEMS.mixedScripts });
+    expect(checkName('  Ada   Lovelace ')).toEqual({ ok: true, value: 'Ada Lovelace' });
 
     expect(checkRoomLink('kibitz://call')).toMatchObject({ ok: false, reason: expect.stringContaining('#') });
     expect(checkRoomLink('kibitz://call#v=1 r=2')).toMatchObject({ ok: false });
@@ -199,6 +205,8 @@ describe('engine -> UI envelope', () => {
       { ...view(), phase: 'dancing' },
       { ...view(), members: [{ ...view().members[0], sas: 5 }] },
       { ...view(), members: [{ ...view().members[0], trust: 'trusted' }] },
+      { ...view(), members: [{ ...view().members[0], lookAlike: 'yes' }] },
+      { ...view(), members: [{ ...view().members[0], lookAlike: undefined }] },
       { ...view(), members: [{ ...view().members[0], sending: ['mic', 'x'] }] },
       { ...view(), chat: [chatEntry()] },
       { ...view(), chat: { reset: true, entries: [] } },

@@ -26,6 +26,7 @@ function member(i: number): MemberView {
     sas: 'one two three four five six seven',
     sasPhase: 'ready',
     trust: i === 1 ? 'key-changed' : 'unverified',
+    lookAlike: false,
     sending: ['mic', 'camera'],
   };
 }
