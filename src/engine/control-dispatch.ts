@@ -26,7 +26,8 @@ export function dispatchControl(host: ControlHost, pair: Pair, msg: ControlMessa
     case 'welcome':
       return pipeline.welcome(pair, msg);
     case 'refused':
-      if (presence.isJoiningVia(pair.peerId)) return host.finish('failed', `The call did not let you in: ${msg.reason}`);
+      // The reason is the coordinator's own words: quote it as theirs, never as ours.
+      if (presence.isJoiningVia(pair.peerId)) return host.finish('failed', refusedText(msg.reason));
       return host.dropped('control', 'unexpected-refused');
     case 'roster':
       if (!pair.admitted || msg.coordinator !== pair.peerId) return host.dropped('control', 'roster-not-from-coordinator');
@@ -52,4 +53,9 @@ export function dispatchControl(host: ControlHost, pair: Pair, msg: ControlMessa
 /** A compile-time check that every kind is routed; at run time an unknown kind is a drop. */
 function assertNoOtherKind(host: ControlHost, _msg: never): void {
   host.dropped('control', 'unexpected-kind');
+}
+
+/** What a refused joiner is told: whose words the reason is, and what to do next. */
+export function refusedText(reason: string): string {
+  return `The call did not let you in. Its coordinator said: “${reason}”. Ask the host to let you in, or check the link.`;
 }

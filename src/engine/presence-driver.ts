@@ -7,11 +7,12 @@
 import type { BrokerClient } from './broker-client';
 import type { Mesh } from './mesh';
 import type { Pair } from './pair';
+import type { PairPipeline } from './pipeline';
 import type { LinkCloseReason } from './peer-link';
 import type { Clock, Logger } from './platform';
 import {
   FAIL_TEXT,
-  FIRST_LINK_DEADLINE_MS,
+  firstLinkDeadline,
   PROBE_TIMEOUT_MS,
   initialPresence,
   isInCall,
@@ -33,10 +34,9 @@ export interface PresenceHost {
   readonly broker: BrokerClient | null;
   readonly mesh: Mesh | null;
   readonly sid: string | null;
-  applyRoster(members: readonly RosterEntry[]): void;
-  ensureLinks(): void;
+  readonly pipeline: Pick<PairPipeline, 'applyRoster' | 'ensureLinks'>;
   notice(level: 'info' | 'warning' | 'error', text: string): void;
-  drop(reason: string): void;
+  dropped(channel: 'control', reason: string): void;
   finish(phase: 'failed' | 'ended', reason: string): void;
   emit(): void;
 }
@@ -190,16 +190,16 @@ export class PresenceDriver {
         if (this.state.phase === 'joining') {
           this.host.platform.clock.setTimeout(() => {
             if (!pair.link.closed && pair.stage === 'transport') pair.link.close('timeout');
-          }, FIRST_LINK_DEADLINE_MS);
+          }, firstLinkDeadline(this.state.dials));
         }
         return;
       }
       case 'redial-missing':
-        return this.host.ensureLinks();
+        return this.host.pipeline.ensureLinks();
       case 'apply-roster': {
         const stashed = this.stashed.get(effect.from);
         this.stashed.delete(effect.from);
-        if (stashed && stashed.epoch === effect.epoch) this.host.applyRoster(stashed.members);
+        if (stashed && stashed.epoch === effect.epoch) this.host.pipeline.applyRoster(stashed.members);
         return;
       }
       case 'broadcast-roster':
@@ -224,7 +224,7 @@ export class PresenceDriver {
       case 'fail':
         return this.host.finish('failed', FAIL_TEXT[effect.reason as PresenceFailReason] ?? effect.reason);
       case 'drop':
-        return this.host.drop(`presence:${effect.reason}`);
+        return this.host.dropped('control', `presence:${effect.reason}`);
       case 'grace':
         // A member whose link dropped without a bye may be re-dialing: evict only if it stays away.
         this.clearGrace(effect.peerId);

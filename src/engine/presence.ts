@@ -63,6 +63,15 @@ export const JOIN_RETRYABLE_REASONS: ReadonlySet<string> = new Set(['failed', 'f
  * a loopback or LAN handshake takes well under 100 ms.
  */
 export const FIRST_LINK_DEADLINE_MS = 3_000;
+
+/**
+ * How long the joiner's dial number `dial` (1-based) may take to handshake: 3, 6, then 12 s,
+ * so a stalled first link is retried fast while a slow path (a TURN relay, a long round trip)
+ * still gets the time it needs on the later tries.
+ */
+export function firstLinkDeadline(dial: number): number {
+  return FIRST_LINK_DEADLINE_MS * 2 ** Math.min(Math.max(dial, 1) - 1, 2);
+}
 /**
  * How long a coordinator keeps a member whose link dropped without `bye` (a `grace` effect), so
  * a live member that re-dials (at most RETRY_MAX_MS apart) is never evicted (finding 10).

@@ -14,57 +14,36 @@ import { checkBrokerUrl } from './broker-url';
 import { mayAnswerOffer } from './admission';
 import { CallLine } from './call-line';
 import { CallMedia, type MediaEvent } from './call-media';
-import { defaultGrants, type GrantPolicy } from './capabilities';
 import { ChatFlow } from './chat-flow';
 import { ChatStore } from './chat-store';
 import { ContentRouter } from './content-router';
 import { dispatchControl, type ControlHost } from './control-dispatch';
-import { DropCounter, type DropStats } from './drops';
+import { DropCounter } from './drops';
 import { toBase64Url } from './encoding';
-import { openGate, type Gate } from './gate';
-import { DEFAULT_LINK_BASE, encodeLink, newRoomId, parseLink, type RoomLink } from './link';
+import type { Gate } from './gate';
+import { encodeLink, newRoomId, parseLink, type RoomLink } from './link';
 import type { Mesh, MeshEvents } from './mesh';
 import { cleanName, nameProblem } from './names';
 import { NoticeList } from './notices';
 import type { Pair } from './pair';
 import type { LinkCloseReason } from './peer-link';
-import type { IceServerConfig, MediaTrackLike, PeerConnectionConfig, Platform } from './platform';
+import type { MediaTrackLike, Platform } from './platform';
 import { PresenceDriver, type PresenceHost } from './presence-driver';
 import { PairPipeline, type PipelineHost } from './pipeline';
 import { Roster } from './roster';
 import type { ParticipantKind, SessionCommand, SessionView, TrustState } from './session-api';
+import { resolveOptions, sessionStats, type ResolvedOptions, type SessionOptions, type SessionStats } from './session-options';
 import { buildSessionView } from './session-view';
 import { TrustStore } from './trust';
 import { verifierFor, type Verifier } from './verifier';
+import { ViewEmitter } from './view-emitter';
 import type { ContentMessage, RosterEntry } from './wire';
 
-export type { MediaEvent };
-
-export interface SessionOptions {
-  linkBase?: string;
-  gate?: Gate;
-  grants?: GrantPolicy;
-  participant?: ParticipantKind;
-  iceServers?: IceServerConfig[];
-  /** 'relay' hides this participant's IP addresses: only TURN candidates are offered. */
-  iceTransportPolicy?: 'all' | 'relay';
-  /** Most people a call this participant coordinates admits (at most MAX_ROSTER_MEMBERS). */
-  maxMembers?: number;
-}
-
-export interface SessionStats {
-  droppedSignals: number;
-  droppedControl: number;
-  droppedContent: number;
-  /** Every drop by channel and reason, so a test asserts the reason it expects. */
-  dropReasons: DropStats['reasons'];
-  fingerprintMismatches: number;
-  refusedJoiners: number;
-}
+export type { MediaEvent, SessionOptions, SessionStats };
 
 export class Session implements PresenceHost, PipelineHost, ControlHost {
   readonly platform: Platform;
-  private readonly opts: Required<Omit<SessionOptions, 'iceTransportPolicy' | 'maxMembers'>> & Pick<SessionOptions, 'iceTransportPolicy'>;
+  private readonly opts: ResolvedOptions;
   private readonly trust: TrustStore;
   private readonly drops = new DropCounter();
   readonly counts = { fingerprintMismatches: 0, refusedJoiners: 0 };
@@ -76,8 +55,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   readonly presence: PresenceDriver;
   readonly pipeline: PairPipeline;
   private readonly chatFlow: ChatFlow;
-  private readonly listeners = new Set<(view: SessionView) => void>();
-  private emitScheduled = false;
+  private readonly views: ViewEmitter<SessionView>;
 
   // One call's state; replaced whole on the next start or join.
   private line: CallLine | null = null;
@@ -90,14 +68,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
 
   constructor(platform: Platform, options: SessionOptions = {}) {
     this.platform = platform;
-    this.opts = {
-      linkBase: options.linkBase ?? DEFAULT_LINK_BASE,
-      gate: options.gate ?? openGate,
-      grants: options.grants ?? defaultGrants,
-      participant: options.participant ?? 'human',
-      iceServers: options.iceServers ?? [],
-      iceTransportPolicy: options.iceTransportPolicy,
-    };
+    this.opts = resolveOptions(options);
     this.roster = new Roster(options.maxMembers);
     this.trust = new TrustStore(platform.storage);
     const now = () => platform.clock.now();
@@ -109,27 +80,15 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.presence = new PresenceDriver(this);
     this.pipeline = new PairPipeline(this);
     this.chatFlow = new ChatFlow({ roster: this.roster, router: this.router, chat: this.chat, clock: platform.clock, randomBytes });
+    this.views = new ViewEmitter(() => this.view(), platform.log);
   }
 
-  get broker() {
-    return this.line?.broker ?? null;
-  }
-
-  get mesh(): Mesh | null {
-    return this.line?.mesh ?? null;
-  }
-
-  get sid(): string | null {
-    return this.line?.sid ?? null;
-  }
-
-  get gate(): Gate {
-    return this.opts.gate;
-  }
-
-  get participant(): ParticipantKind {
-    return this.opts.participant;
-  }
+  get broker() { return this.line?.broker ?? null; }
+  get mesh(): Mesh | null { return this.line?.mesh ?? null; }
+  get sid(): string | null { return this.line?.sid ?? null; }
+  get gate(): Gate { return this.opts.gate; }
+  get participant(): ParticipantKind { return this.opts.participant; }
+  private get brokerState(): BrokerState { return this.line?.brokerState ?? 'closed'; }
 
   // ---------------------------------------------------------------- public surface
 
@@ -153,10 +112,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     });
   }
 
-  subscribe(listener: (view: SessionView) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
+  subscribe = (listener: (view: SessionView) => void): (() => void) => this.views.subscribe(listener);
 
   onMedia(listener: (event: MediaEvent) => void): () => void {
     return this.media.onMedia(listener);
@@ -171,8 +127,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   }
 
   stats(): SessionStats {
-    const d = this.drops.stats();
-    return { droppedSignals: d.total.signal, droppedControl: d.total.control, droppedContent: d.total.content, dropReasons: d.reasons, ...this.counts };
+    return sessionStats(this.drops.stats(), this.counts);
   }
 
   async dispatch(command: SessionCommand): Promise<void> {
@@ -187,7 +142,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
         return this.sendChat(command.text);
       case 'set-media':
         this.assertInCall();
-        return this.media.set(command.lane, command.on, this.admittedPairs()).then(() => this.emit());
+        return this.media.set(command.lane, command.on, (this.mesh?.all() ?? []).filter((p) => p.admitted)).then(() => this.emit());
       case 'mark-verified':
         return this.markVerified(command.peerId);
       default:
@@ -199,7 +154,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
 
   private async start(name: string, brokerUrl: string): Promise<void> {
     const link: RoomLink = { version: 1, roomId: newRoomId((n) => this.platform.randomBytes(n)), gate: 'open' };
-    await this.open(name, link, brokerUrl);
+    if (!(await this.open(name, link, brokerUrl))) return;
     this.roster.admit({ peerId: this.selfId!, name: this.name, kind: this.opts.participant, fingerprint: this.platform.peers.localFingerprint });
     await this.presence.startAsHost();
   }
@@ -207,8 +162,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   private async join(name: string, linkText: string, brokerUrl: string): Promise<void> {
     const parsed = parseLink(linkText);
     if (!parsed.ok) throw new Error(parsed.error);
-    await this.open(name, parsed.link, brokerUrl);
-    await this.presence.joinRoom();
+    if (await this.open(name, parsed.link, brokerUrl)) await this.presence.joinRoom();
   }
 
   private async leave(): Promise<void> {
@@ -236,7 +190,8 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
 
   // ---------------------------------------------------------------- call setup and teardown
 
-  private async open(rawName: string, link: RoomLink, brokerUrl: string): Promise<void> {
+  /** Opens the call's line; false when the person left while it was connecting. */
+  private async open(rawName: string, link: RoomLink, brokerUrl: string): Promise<boolean> {
     if (this.inCall()) throw new Error('You are already in a call. Leave it first.');
     const name = cleanName(rawName);
     if (!name) throw new Error(nameProblem(rawName) ?? 'Enter your name.');
@@ -251,23 +206,22 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.roomLink = encodeLink(link, this.opts.linkBase);
     this.verifier = verifierFor(link);
     await this.trust.load();
-    const line = new CallLine({ platform: this.platform, roomId: link.roomId, brokerUrl: url.value, peerConfig: () => this.peerConfig(), drops: this.drops, events: this.lineEvents() });
+    const line = new CallLine({ platform: this.platform, roomId: link.roomId, brokerUrl: url.value, peerConfig: () => this.opts.peerConfig, drops: this.drops, events: this.lineEvents() });
     this.line = line;
     this.selfId = line.selfId;
     this.presence.begin(line.selfId);
     this.emit();
     try {
       await line.connect();
+      return this.line === line;
     } catch (err) {
-      const reason = `Could not reach the signaling broker: ${err instanceof Error ? err.message : String(err)}`;
+      if (this.line !== line) return false; // left meanwhile: "You left" stays the outcome
+      // Close codes go to the log; the person gets what happened and what to do.
+      this.platform.log.warn('broker connect failed', { error: err instanceof Error ? err.message : String(err) });
+      const reason = `Could not reach the signaling broker at ${url.value}. Check that it is running and that the Broker URL in Settings is right, then try again.`;
       this.finish('failed', reason);
       throw new Error(reason);
     }
-  }
-
-  private peerConfig(): PeerConnectionConfig {
-    const { iceServers, iceTransportPolicy } = this.opts;
-    return { iceServers, ...(iceTransportPolicy ? { iceTransportPolicy } : {}) };
   }
 
   private lineEvents() {
@@ -319,24 +273,13 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
 
   // ---------------------------------------------------------------- for the modules it wires
 
-  private get brokerState(): BrokerState {
-    return this.line?.brokerState ?? 'closed';
-  }
-
-  private admittedPairs(): Pair[] {
-    return (this.mesh?.all() ?? []).filter((p) => p.admitted);
-  }
-
+  /** A call is open here (it may still be joining); finish() ends it. */
   private inCall(): boolean {
     return this.ended === null && this.line !== null;
   }
 
   private assertInCall(): void {
     if (!this.inCall() || !this.presence.inCall) throw new Error('You are not in a call.');
-  }
-
-  drop(reason: string): void {
-    this.drops.drop('control', reason);
   }
 
   dropped(channel: 'control' | 'content', reason: string): void {
@@ -347,32 +290,10 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     return this.trust.stateOf(entry.name, entry.fingerprint);
   }
 
-  applyRoster(members: readonly RosterEntry[]): void {
-    this.pipeline.applyRoster(members);
-  }
-
-  ensureLinks(): void {
-    this.pipeline.ensureLinks();
-  }
-
   notice(level: 'info' | 'warning' | 'error', text: string): void {
     this.notices.add(level, text);
     this.emit();
   }
 
-  emit(): void {
-    if (this.emitScheduled) return;
-    this.emitScheduled = true;
-    queueMicrotask(() => {
-      this.emitScheduled = false;
-      const view = this.view();
-      for (const l of this.listeners) {
-        try {
-          l(view);
-        } catch (err) {
-          this.platform.log.warn('view listener failed', { error: err instanceof Error ? err.message : String(err) });
-        }
-      }
-    });
-  }
+  emit = (): void => this.views.emit();
 }

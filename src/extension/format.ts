@@ -19,7 +19,7 @@ export function isInCall(phase: CallPhase): boolean {
   return phase === 'connecting' || phase === 'connected' || phase === 'reconnecting';
 }
 
-export function describePhase(view: Pick<SessionView, 'phase' | 'reason' | 'broker' | 'members'>): PhaseText {
+export function describePhase(view: Pick<SessionView, 'phase' | 'reason' | 'broker'> & { members: readonly Pick<MemberView, 'link'>[] }): PhaseText {
   switch (view.phase) {
     case 'idle':
       return { label: 'Not in a call', tone: 'neutral', detail: 'Start a call or join one with a room link.' };
@@ -40,17 +40,20 @@ export function describePhase(view: Pick<SessionView, 'phase' | 'reason' | 'brok
         detail: n === 0 ? 'You are the only one here. Share the invite link.' : `${n} other ${n === 1 ? 'person' : 'people'} in the call.`,
       };
     }
-    case 'reconnecting':
-      return {
-        label: 'Reconnecting',
-        tone: 'warn',
-        detail: view.reason ?? 'The connection dropped; Kibitz is trying to restore it. Keep this open.',
-      };
+    case 'reconnecting': {
+      // Links between members do not need the broker: while one is up, the call goes on, so
+      // this is a calm note, not an alarm (as Meet and Signal show a lost server link).
+      const linked = view.members.some((m) => m.link === 'connected');
+      return linked
+        ? { label: 'Signaling offline', tone: 'progress', detail: SIGNALING_OFFLINE }
+        : { label: 'Reconnecting', tone: 'warn', detail: view.reason ?? 'Signaling is unreachable; Kibitz keeps trying. Keep this open.' };
+    }
     case 'failed':
       return {
         label: 'Call failed',
         tone: 'bad',
-        detail: `${view.reason ?? 'The call could not be set up.'} ${FAILED_ADVICE}`,
+        // Every engine reason says what to do about its own cause; no generic advice after it.
+        detail: view.reason ?? 'The call could not be set up. Try again.',
       };
     case 'ended':
       return {
@@ -61,8 +64,7 @@ export function describePhase(view: Pick<SessionView, 'phase' | 'reason' | 'brok
   }
 }
 
-export const FAILED_ADVICE =
-  'Check that the broker address in Settings is right and the broker is running, then start or join again.';
+export const SIGNALING_OFFLINE = "Signaling offline: your call continues; new people can't join until it is back.";
 
 export function describeLink(link: LinkPhase): { label: string; tone: Tone } {
   switch (link) {

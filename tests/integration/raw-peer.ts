@@ -18,6 +18,7 @@ import { quietLog, waitFor } from './sessions';
 
 interface RawLink {
   link: PeerLink;
+  role: 'dialer' | 'answerer';
   seq: SignalSequencer;
   received: ControlMessage[];
 }
@@ -60,9 +61,33 @@ export class RawParticipant {
     return this.makeLink(peerId, 'dialer', toBase64Url(secureRandomBytes(16)));
   }
 
+  /**
+   * Waits for the link to `peerId`. A link this participant dialed that is not up within 6 s
+   * is dialed again (three tries), as the engine redials a first link that stalls: on this
+   * 2-core machine, under the whole suite's load, a Node link now and then never completes its
+   * first handshake (one raw dial in about ten suite runs). A raw peer has no presence machine
+   * to redial for it, and its tests are about what it sends once linked.
+   */
+  /** Dials `ready` had to repeat (see below). */
+  redials = 0;
+
   async ready(peerId: string): Promise<RawLink> {
-    await waitFor(`raw link to ${peerId} ready`, () => !!this.links.get(peerId)?.link.ready, 20_000);
-    return this.links.get(peerId)!;
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt === 3 || this.links.get(peerId)?.role !== 'dialer';
+      try {
+        await waitFor(`raw link to ${peerId} ready`, () => !!this.links.get(peerId)?.link.ready, last ? 20_000 : 6_000);
+        return this.links.get(peerId)!;
+      } catch (err) {
+        if (last) throw err;
+        // Said out loud, so a run that needed it shows it (an engine regression that loses a
+        // first offer or answer would show here as a redial on every run).
+        this.redials++;
+        console.warn(`raw peer: link to ${peerId.slice(0, 6)} not up after try ${attempt}; dialing again`);
+        this.links.get(peerId)?.link.close('closed-by-us');
+        this.links.delete(peerId);
+        this.dial(peerId);
+      }
+    }
   }
 
   /** Raw bytes on a channel, bypassing the engine's typed senders. */
@@ -73,10 +98,18 @@ export class RawParticipant {
     ch.send(data);
   }
 
-  /** Seal an arbitrary signaling plaintext to a peer, as this participant. */
-  async sendSealed(to: string, plaintext: string): Promise<void> {
-    this.broker.send(to, await sealBlob(this.key, { sid: this.sid, from: this.peerId, to }, plaintext, secureRandomBytes));
+  /**
+   * Seal an arbitrary signaling plaintext to a peer, as this participant. Seals are chained so
+   * that frames leave in the order they were asked for, as the engine's SealedSignaling does.
+   */
+  sendSealed(to: string, plaintext: string): Promise<void> {
+    const sent = this.sealQueue.then(async () => {
+      this.broker.send(to, await sealBlob(this.key, { sid: this.sid, from: this.peerId, to }, plaintext, secureRandomBytes));
+    });
+    this.sealQueue = sent.catch(() => undefined);
+    return sent;
   }
+  private sealQueue: Promise<void> = Promise.resolve();
 
   close(): void {
     for (const l of this.links.values()) l.link.close('closed-by-us');
@@ -85,7 +118,7 @@ export class RawParticipant {
 
   private makeLink(peerId: string, role: 'dialer' | 'answerer', linkId: string): RawLink {
     const seq = new SignalSequencer(linkId);
-    const raw: RawLink = { link: null as unknown as PeerLink, seq, received: [] };
+    const raw: RawLink = { link: null as unknown as PeerLink, role, seq, received: [] };
     raw.link = new PeerLink({
       remotePeerId: peerId,
       role,
@@ -109,13 +142,20 @@ export class RawParticipant {
     return raw;
   }
 
-  private async onBlob(from: string, blob: string): Promise<void> {
-    let plaintext: string;
-    try {
-      plaintext = await openBlob(this.key, { sid: this.sid, from, to: this.peerId }, blob);
-    } catch {
-      return;
-    }
+  /** Opens blobs concurrently but handles them in arrival order, as the engine does. */
+  private onBlob(from: string, blob: string): Promise<void> {
+    const opened = openBlob(this.key, { sid: this.sid, from, to: this.peerId }, blob).catch(() => null);
+    this.openQueue = this.openQueue
+      .then(() => opened)
+      .then((plaintext) => {
+        if (plaintext !== null) this.onPlaintext(from, plaintext);
+      })
+      .catch((err: unknown) => console.warn('raw peer: a signal could not be handled', err));
+    return this.openQueue;
+  }
+  private openQueue: Promise<void> = Promise.resolve();
+
+  private onPlaintext(from: string, plaintext: string): void {
     const parsed = parseSignal(plaintext);
     if (!parsed.ok) return;
     const msg = parsed.msg;

@@ -81,11 +81,16 @@ describe('view formatting', () => {
     expect(describePhase({ ...base, phase: 'idle' }).label).toBe('Not in a call');
     expect(describePhase({ ...base, phase: 'connecting' })).toMatchObject({ label: 'Connecting', tone: 'progress' });
     expect(describePhase({ ...base, phase: 'connected' }).detail).toMatch(/only one/);
-    expect(describePhase({ ...base, phase: 'reconnecting' }).tone).toBe('warn');
-    const failed = describePhase({ ...base, phase: 'failed', reason: 'Could not reach the signaling broker.' });
-    expect(failed).toMatchObject({ label: 'Call failed', tone: 'bad' });
-    expect(failed.detail).toContain('Could not reach the signaling broker.');
-    expect(failed.detail).toMatch(/Settings/);
+    // Broker down with no live link: a warning. With a live link the call goes on: calm words.
+    expect(describePhase({ ...base, phase: 'reconnecting' })).toMatchObject({ label: 'Reconnecting', tone: 'warn' });
+    const offline = describePhase({ ...base, phase: 'reconnecting', members: [{ link: 'reconnecting' }, { link: 'connected' }] });
+    expect(offline).toMatchObject({ label: 'Signaling offline', tone: 'progress' });
+    expect(offline.detail).toMatch(/your call continues; new people can't join/);
+    // The engine's reason carries the advice that fits its cause; nothing generic is added.
+    const reason = 'Nobody is in this call right now. Check the link, or start a new call.';
+    const failed = describePhase({ ...base, phase: 'failed', reason });
+    expect(failed).toMatchObject({ label: 'Call failed', tone: 'bad', detail: reason });
+    expect(describePhase({ ...base, phase: 'failed' }).detail).toMatch(/Try again/);
     expect(describePhase({ ...base, phase: 'ended' }).label).toBe('Call ended');
     expect(isInCall('connecting') && isInCall('connected') && isInCall('reconnecting')).toBe(true);
     expect(isInCall('idle') || isInCall('failed') || isInCall('ended')).toBe(false);

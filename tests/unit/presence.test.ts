@@ -22,6 +22,7 @@ import {
   initialPresence,
   isInCall,
   next,
+  firstLinkDeadline,
   retryDelay,
   type ClaimingState,
   type CoordinatorState,
@@ -480,5 +481,11 @@ describe('presence: random event sequences', () => {
       }),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('firstLinkDeadline', () => {
+  it('doubles per dial from 3 s and stops at 12 s, so slow paths get time on later tries', () => {
+    expect([0, 1, 2, 3, 4, 9].map(firstLinkDeadline)).toEqual([3_000, 3_000, 6_000, 12_000, 12_000, 12_000]);
   });
 });
