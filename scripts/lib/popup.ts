@@ -26,7 +26,7 @@ export function popupControls(page: Page) {
     chatLog: page.getByRole('log', { name: 'Chat', exact: true }),
     message: textbox('Message'),
     send: button('Send'),
-    settingsHeading: page.getByRole('heading', { name: 'Settings', exact: true }),
+    settings: button('Settings'),
     brokerUrl: textbox('Broker URL'),
   };
 }
@@ -38,14 +38,13 @@ async function fillAndCommit(box: Locator, value: string): Promise<void> {
   await box.press('Tab');
 }
 
-/** Sets the "Broker URL" setting (opening the Settings section first if it is collapsed). */
+/** Sets the "Broker URL" setting, opening Settings (the gear) first and closing it after. */
 export async function setBrokerUrl(page: Page, url: string): Promise<void> {
   const ui = popupControls(page);
-  if (!(await ui.brokerUrl.isVisible())) {
-    await ui.settingsHeading.waitFor({ state: 'visible', timeout: ACTION_TIMEOUT_MS });
-    if (!(await ui.brokerUrl.isVisible())) await ui.settingsHeading.click();
-  }
+  const opened = !(await ui.brokerUrl.isVisible());
+  if (opened) await ui.settings.click({ timeout: ACTION_TIMEOUT_MS });
   await fillAndCommit(ui.brokerUrl, url);
+  if (opened) await ui.settings.click({ timeout: ACTION_TIMEOUT_MS });
 }
 
 export async function setName(page: Page, name: string): Promise<void> {

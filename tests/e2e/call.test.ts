@@ -12,11 +12,12 @@ import type { Page } from 'playwright-core';
 import {
   brokerHealthy,
   chatCount,
-  collectDiagnostics,
   joinCall,
   launchProfiles,
+  must,
   popupControls,
   readParticipant,
+  scenario,
   sendChat,
   setBrokerUrl,
   setName,
@@ -41,25 +42,8 @@ let popupB: Page;
 let stageB: Page;
 let invite = '';
 
-let failedStep: string | null = null;
-
 /** One step of the scenario: skipped once an earlier step failed; dumps diagnostics on failure. */
-function step(name: string, fn: () => Promise<void>, timeout = STEP_TIMEOUT): void {
-  it(name, async (ctx) => {
-    if (failedStep) ctx.skip(`an earlier step failed: ${failedStep}`);
-    // onTestFailed (not try/catch) so a step that runs out of time is caught too.
-    ctx.onTestFailed(async () => {
-      failedStep ??= name;
-      console.error(await collectDiagnostics(name, [A, B], broker).catch((e: unknown) => String(e)));
-    }, 60_000);
-    await fn();
-  }, timeout);
-}
-
-function must<T>(value: T | undefined, what: string): T {
-  if (value === undefined) throw new Error(`${what} is not set up`);
-  return value;
-}
+const step = scenario(it, () => ({ profiles: [A, B], broker }), STEP_TIMEOUT);
 
 /** Sends `text` from one popup and waits until it shows exactly once on both sides. */
 async function chatRoundTrip(from: Page, to: Page, text: string): Promise<void> {
@@ -127,7 +111,9 @@ describe.sequential('a call between two browser profiles', () => {
     for (const page of [popupA, popupB]) {
       await expect.poll(() => storedText(page), POLL).toContain(url);
       await page.reload();
+      await popupControls(page).settings.click();
       await expect.poll(() => popupControls(page).brokerUrl.inputValue(), POLL).toBe(url);
+      await popupControls(page).settings.click();
     }
     await setName(popupA, NAME_A);
     await setName(popupB, NAME_B);
@@ -152,7 +138,7 @@ describe.sequential('a call between two browser profiles', () => {
     expect(codeOnA).toHaveLength(7);
     expect(codeOnB).toEqual(codeOnA);
     const item = popupControls(popupA).participants.getByRole('listitem').filter({ hasText: NAME_B });
-    await expect.poll(() => item.getByRole('button', { name: 'Mark verified' }).count(), POLL).toBe(1);
+    await expect.poll(() => item.getByRole('button', { name: `Mark ${NAME_B} verified`, exact: true }).count(), POLL).toBe(1);
   });
 
   step('chat goes both ways, each message exactly once', async () => {

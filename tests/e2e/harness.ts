@@ -6,6 +6,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
 import type { Page } from 'playwright-core';
 import { REPO_ROOT, type BrokerProcess, type Profile } from '../../scripts/lib/browser';
 
@@ -82,4 +83,50 @@ async function pageSnapshot(page: Page): Promise<string> {
   } catch (err) {
     return `(no accessibility snapshot: ${String(err).split('\n')[0]})`;
   }
+}
+
+/** Throws a clear error when a step's setup (a profile, the broker) did not happen. */
+export function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} is not set up`);
+  return value;
+}
+
+/**
+ * A scenario of steps that share one call: each step is skipped once an earlier one failed,
+ * and a failed step (a timeout too: onTestFailed, not try/catch) dumps the diagnostics of
+ * `context()`'s profiles and broker, plus whatever `extra()` describes.
+ */
+export function scenario(
+  it: (name: string, fn: (ctx: { skip(note?: string): void; onTestFailed(fn: () => Promise<void>, timeout?: number): void }) => Promise<void>, timeout?: number) => void,
+  context: () => { profiles: Array<Profile | undefined>; broker?: BrokerProcess; extra?: () => string },
+  stepTimeout = 150_000,
+): (name: string, fn: () => Promise<void>, timeout?: number) => void {
+  let failedStep: string | null = null;
+  return (name, fn, timeout = stepTimeout) => {
+    it(
+      name,
+      async (ctx) => {
+        if (failedStep) ctx.skip(`an earlier step failed: ${failedStep}`);
+        ctx.onTestFailed(async () => {
+          failedStep ??= name;
+          const { profiles, broker, extra } = context();
+          console.error(await collectDiagnostics(name, profiles, broker).catch((e: unknown) => String(e)));
+          if (extra) console.error(extra());
+        }, 60_000);
+        await fn();
+      },
+      timeout,
+    );
+  };
+}
+
+/**
+ * axe-core's serious and critical violations on `page` (WCAG 2.x A and AA rules and best
+ * practices), one line each with the offending elements, so a failing assertion names them.
+ */
+export async function seriousA11yViolations(page: Page): Promise<string[]> {
+  const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
 }

@@ -19,10 +19,11 @@ import { RawParticipant } from '../integration/raw-peer';
 import { makePeer, type TestPeer } from '../integration/sessions';
 import {
   chatCount,
-  collectDiagnostics,
   launchProfile,
+  must,
   popupControls,
   readParticipant,
+  scenario,
   setBrokerUrl,
   setName,
   startBrokerProcess,
@@ -49,25 +50,19 @@ let honest: TestPeer | undefined;
 const nonce = Math.random().toString(36).slice(2, 8);
 const honestText = `hello from Hana ${nonce}`;
 
-let failedStep: string | null = null;
-
-function step(name: string, fn: () => Promise<void>, timeout = STEP_TIMEOUT): void {
-  it(name, async (ctx) => {
-    if (failedStep) ctx.skip(`an earlier step failed: ${failedStep}`);
-    ctx.onTestFailed(async () => {
-      failedStep ??= name;
-      console.error(await collectDiagnostics(name, [V], broker).catch((e: unknown) => String(e)));
-      if (honest) console.error('honest view:', JSON.stringify({ ...honest.view(), chat: honest.view().chat.length }).slice(0, 3000));
-      if (rogue) console.error('rogue links:', [...rogue.links.entries()].map(([id, l]) => `${id}: ready=${l.link.ready}`).join(', '));
-    }, 60_000);
-    await fn();
-  }, timeout);
-}
-
-function must<T>(value: T | undefined, what: string): T {
-  if (value === undefined) throw new Error(`${what} is not set up`);
-  return value;
-}
+const step = scenario(
+  it,
+  () => ({
+    profiles: [V],
+    broker,
+    extra: () =>
+      [
+        honest ? `honest view: ${JSON.stringify({ ...honest.view(), chat: honest.view().chat.length }).slice(0, 3000)}` : '',
+        rogue ? `rogue links: ${[...rogue.links.entries()].map(([id, l]) => `${id}: ready=${l.link.ready}`).join(', ')}` : '',
+      ].join('\n'),
+  }),
+  STEP_TIMEOUT,
+);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -118,19 +113,8 @@ describe.sequential('the popup survives hostile chat', () => {
     r.broker.onMessage = (from, blob) => {
       if (from === coordinator) onMessage?.(from, blob);
     };
-    // The raw peer seals its signals without ordering them, so a dial can lose a candidate:
-    // give it a few attempts (this is the test peer's weakness, not the victim's).
-    let link: Awaited<ReturnType<RawParticipant['ready']>> | undefined;
-    for (let attempt = 1; attempt <= 3 && !link; attempt++) {
-      r.dial(coordinator);
-      link = await r.ready(coordinator).catch((err: unknown) => {
-        if (attempt === 3) throw err;
-        r.links.get(coordinator)?.link.close('closed-by-us');
-        r.links.delete(coordinator);
-        return undefined;
-      });
-    }
-    if (!link) throw new Error('no link to the coordinator');
+    r.dial(coordinator);
+    const link = await r.ready(coordinator);
     link.link.sendControl({ kind: 'hello', name: ROGUE, participant: 'human', credential: null, features: [] });
     const welcomed = link;
     await expect.poll(() => welcomed.received.some((m) => m.kind === 'welcome'), POLL).toBe(true);
