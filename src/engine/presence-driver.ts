@@ -51,6 +51,8 @@ export class PresenceDriver {
   private readonly stashed = new Map<string, { epoch: number; members: readonly RosterEntry[] }>();
   private readonly graceTimers = new Map<string, unknown>();
   private readonly redials = new Map<string, number>();
+  /** Commands waiting for the machine to reach a state (at most one per command in flight). */
+  private waiters: Array<{ done: (s: PresenceState) => boolean; resolve: () => void }> = [];
 
   constructor(private readonly host: PresenceHost) {}
 
@@ -98,8 +100,11 @@ export class PresenceDriver {
     }
   }
 
-  async startAsHost(): Promise<void> {
+  /** Claims the room; resolves once the claim is settled (coordinator, or the call ended). */
+  startAsHost(): Promise<void> {
+    const settled = new Promise<void>((resolve) => this.waiters.push({ done: (s) => s.phase !== 'claiming', resolve }));
     this.event({ type: 'start' });
+    return settled;
   }
 
   async joinRoom(): Promise<void> {
@@ -125,6 +130,14 @@ export class PresenceDriver {
     this.state = state;
     for (const effect of effects) this.execute(effect);
     this.host.emit();
+    this.settleWaiters();
+  }
+
+  private settleWaiters(): void {
+    const ready = this.waiters.filter((w) => w.done(this.state));
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => !ready.includes(w));
+    for (const w of ready) w.resolve();
   }
 
   /** The coordinator admitted a joiner: the machine sends the welcome and the new roster. */
@@ -162,6 +175,7 @@ export class PresenceDriver {
     this.redials.clear();
     this.stashed.clear();
     if (this.state.phase !== 'idle' && this.state.phase !== 'ended') this.state = { ...initialPresence(this.state.self), phase: 'ended', outcome: 'left', reason: null };
+    this.settleWaiters();
   }
 
   private execute(effect: PresenceEffect): void {

@@ -521,6 +521,10 @@ function fromMember(s: MemberState, e: PresenceEvent): Transition {
     case 'coordinator-link-lost':
       if (e.from !== s.coordinator) return drop(s, 'not-coordinator');
       if (e.reason === 'left') return enterElecting(s, s.coordinator, 'left', 0);
+      // It released its claim and then its link went: gone, as if the probe had failed. (A
+      // leaving coordinator's bye can lose the race with its links closing; a grace period
+      // here kept it in everyone's roster for 10 s.)
+      if (s.probing) return enterElecting(s, s.coordinator, 'unresponsive', 0);
       if (s.retryPending) return drop(s, 'relink-pending');
       if (s.relink > 0) {
         // A re-dial of a coordinator that still holds the claim failed: wait, then ask the broker again.
@@ -597,9 +601,12 @@ function fromElecting(s: ElectingState, e: PresenceEvent): Transition {
       return brokerFlag(s, false);
     case 'broker-up':
       return go({ ...s, brokerUp: true }, [{ type: 'redial-missing' }]);
+    case 'claim-released':
+      // Our link to it went first, then its claim: it is gone, not merely unreachable from here.
+      if (s.cause === 'link-lost' && e.former !== null && e.former === s.former) return go({ ...s, cause: 'unresponsive' }, []);
+      return drop(s, 'already-electing');
     case 'coordinator-link-lost':
     case 'coordinator-link-up':
-    case 'claim-released':
       return drop(s, 'already-electing');
     case 'leave':
       return end(s, 'left', null);

@@ -134,6 +134,7 @@ const rows: Row[] = [
 
   // ---------------------------------------------------------------- member: coordinator loss (finding 10)
   { name: 'finding 10: losing the coordinator link claims', from: member(), event: { type: 'coordinator-link-lost', from: A, reason: 'failed' }, to: { phase: 'electing', former: A, cause: 'link-lost', attempt: 0, coordinator: null }, effects: [claim] },
+  { name: 'member: a coordinator that released its claim and then lost its link is gone, no grace', from: member({ probing: true }), event: { type: 'coordinator-link-lost', from: A, reason: 'failed' }, to: { phase: 'electing', former: A, cause: 'unresponsive', attempt: 0 }, effects: [claim] },
   { name: 'member: a coordinator that said bye is replaced', from: member(), event: { type: 'coordinator-link-lost', from: A, reason: 'left' }, to: { phase: 'electing', former: A, cause: 'left' }, effects: [claim] },
   { name: 'member: another link closing is not presence', from: member(), event: { type: 'coordinator-link-lost', from: B, reason: 'failed' }, to: { phase: 'member', coordinator: A }, effects: drop('not-coordinator') },
   { name: 'finding 10: a failed re-dial of a live coordinator backs off', from: member({ relink: 1 }), event: { type: 'coordinator-link-lost', from: A, reason: 'failed' }, to: { phase: 'member', coordinator: A, relink: 1, retryPending: true }, effects: [retry(retryDelay(0))] },
@@ -179,7 +180,9 @@ const rows: Row[] = [
   { name: 'electing: the broker-confirmed winner is followed', from: electing(), event: { type: 'holder-confirmed', from: B, holder: B, epoch: E + 1 }, to: { phase: 'member', coordinator: B, epoch: E + 1 }, effects: [apply(B, E + 1)] },
   { name: 'finding 5: electing: a confirmed holder with a wild epoch is dropped', from: electing(), event: { type: 'holder-confirmed', from: B, holder: B, epoch: MAX_EPOCH }, to: { phase: 'electing' }, effects: drop('epoch-out-of-range') },
   { name: 'finding 11: electing on broker-up re-dials missing links', from: electing({ brokerUp: false }), event: { type: 'broker-up' }, to: { phase: 'electing', brokerUp: true }, effects: [{ type: 'redial-missing' }] },
-  { name: 'electing: another loss signal is dropped', from: electing(), event: { type: 'claim-released', former: A }, to: { phase: 'electing' }, effects: drop('already-electing') },
+  { name: 'electing: the lost coordinator releasing its claim marks it gone (no grace)', from: electing(), event: { type: 'claim-released', former: A }, to: { phase: 'electing', cause: 'unresponsive' }, effects: [] },
+  { name: 'electing: another loss signal is dropped', from: electing({ cause: 'unresponsive' }), event: { type: 'claim-released', former: A }, to: { phase: 'electing' }, effects: drop('already-electing') },
+  { name: 'electing: a release by someone else is dropped', from: electing(), event: { type: 'claim-released', former: B }, to: { phase: 'electing', cause: 'link-lost' }, effects: drop('already-electing') },
   { name: 'electing: a tick is dropped (the claim is in flight)', from: electing(), event: { type: 'retry-tick' }, to: { phase: 'electing' }, effects: drop('no-retry-pending') },
   { name: 'electing: leave ends without release', from: electing(), event: { type: 'leave' }, to: { phase: 'ended' }, effects: [] },
 
