@@ -150,3 +150,11 @@ export function parseLink(text: string): LinkParseResult {
 
   return { ok: true, link: { version: 1, roomId, gate } };
 }
+
+/** The room a start opens: the one `linkText` names (shared before its call began), else a new open room. */
+export function roomToOpen(linkText: string | undefined, randomBytes: (n: number) => Uint8Array): RoomLink {
+  if (linkText === undefined) return { version: 1, roomId: newRoomId(randomBytes), gate: 'open' };
+  const parsed = parseLink(linkText);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.link;
+}

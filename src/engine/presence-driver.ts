@@ -89,8 +89,9 @@ export class PresenceDriver {
     switch (this.state.phase) {
       case 'idle':
         return 'idle';
-      case 'claiming':
       case 'locating':
+        return this.state.waiting ? 'waiting' : 'connecting';
+      case 'claiming':
       case 'joining':
         return 'connecting';
       case 'ended':

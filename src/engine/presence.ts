@@ -52,6 +52,8 @@ export const JOIN_TIMEOUT_MS = 20_000;
 /** Holder look-ups while joining (the holder may be migrating): `HOLDER_LOOKUP_DELAY_MS * n` apart. */
 export const MAX_HOLDER_LOOKUPS = 4;
 export const HOLDER_LOOKUP_DELAY_MS = 400;
+/** While waiting for the host, how often the broker is asked again (one small request). */
+export const WAIT_FOR_HOST_POLL_MS = 2_000;
 /** A first connection that fails in transit is dialed again, up to this many dials in all. */
 export const MAX_JOIN_DIALS = 3;
 export const JOIN_RETRY_DELAY_MS = 250;
@@ -91,12 +93,11 @@ export const NOTICE_TEXT = {
 } as const;
 
 /** Stable codes of the failures the machine decides itself; a `fail` event's reason passes through. */
-export type PresenceFailReason = 'room-taken' | 'claim-failed' | 'nobody-here' | 'join-timeout' | 'join-link-lost';
+export type PresenceFailReason = 'room-taken' | 'claim-failed' | 'join-timeout' | 'join-link-lost';
 
 export const FAIL_TEXT: Record<PresenceFailReason, string> = {
-  'room-taken': 'This room is already taken. Start a new call.',
+  'room-taken': 'Someone has already opened this room: join it with its link, or start a new call.',
   'claim-failed': 'Could not set up the call with the signaling broker. Try again.',
-  'nobody-here': 'Nobody is in this call right now. Check the link, or start a new call.',
   'join-timeout': 'Could not reach the call in time. Check your network and try again.',
   'join-link-lost': 'Lost the connection to the call before being let in. Try joining again.',
 };
@@ -168,6 +169,8 @@ export interface LocatingState extends Base {
   readonly lookups: number;
   /** Dials of a holder made so far in this join. */
   readonly dials: number;
+  /** Nobody holds the room yet: waiting (until the person cancels) for its host to open it. */
+  readonly waiting: boolean;
 }
 export interface JoiningState extends Base {
   readonly phase: 'joining';
@@ -358,7 +361,7 @@ function fromIdle(s: IdleState, e: PresenceEvent): Transition {
       return go({ ...base(s), phase: 'claiming', coordinator: null, retryPending: false }, [{ type: 'claim' }]);
     case 'join':
       if (e.holder !== null && e.holder !== s.self) return enterJoining(s, e.holder, 1);
-      return go({ ...base(s), phase: 'locating', coordinator: null, lookups: 1, dials: 0, retryPending: true }, [retry(HOLDER_LOOKUP_DELAY_MS)]);
+      return go({ ...base(s), phase: 'locating', coordinator: null, lookups: 1, dials: 0, waiting: false, retryPending: true }, [retry(HOLDER_LOOKUP_DELAY_MS)]);
     case 'broker-down':
     case 'broker-up':
     case 'claim-result':
@@ -429,7 +432,9 @@ function fromLocating(s: LocatingState, e: PresenceEvent): Transition {
     case 'holder-result':
       if (s.retryPending) return drop(s, 'no-request-pending');
       if (e.holder !== null && e.holder !== s.self) return enterJoining(s, e.holder, s.dials + 1);
-      if (s.lookups >= MAX_HOLDER_LOOKUPS) return end(s, 'failed', 'nobody-here');
+      // Nobody holds it: the host has not opened the room yet. Wait for them, asking the broker
+      // again every WAIT_FOR_HOST_POLL_MS, until they do or the person cancels.
+      if (s.waiting || s.lookups >= MAX_HOLDER_LOOKUPS) return go({ ...s, waiting: true, retryPending: true }, [retry(WAIT_FOR_HOST_POLL_MS)]);
       return go({ ...s, retryPending: true }, [retry(HOLDER_LOOKUP_DELAY_MS * s.lookups)]);
     case 'broker-down':
     case 'broker-up':
@@ -477,7 +482,7 @@ function fromJoining(s: JoiningState, e: PresenceEvent): Transition {
     case 'coordinator-link-lost':
       if (e.from !== s.coordinator) return drop(s, 'not-coordinator');
       if (JOIN_RETRYABLE_REASONS.has(e.reason) && s.dials < MAX_JOIN_DIALS) {
-        const state: LocatingState = { ...base(s), phase: 'locating', coordinator: null, lookups: 0, dials: s.dials, retryPending: true };
+        const state: LocatingState = { ...base(s), phase: 'locating', coordinator: null, lookups: 0, dials: s.dials, waiting: false, retryPending: true };
         return go(state, [retry(JOIN_RETRY_DELAY_MS * s.dials)]);
       }
       return end(s, 'failed', 'join-link-lost');

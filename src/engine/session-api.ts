@@ -3,7 +3,8 @@
  * Plain data only, so it crosses the extension's message port unchanged.
  */
 
-export type CallPhase = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'ended';
+/** `waiting`: joined a room nobody has opened yet; the join completes when its host arrives. */
+export type CallPhase = 'idle' | 'connecting' | 'waiting' | 'connected' | 'reconnecting' | 'failed' | 'ended';
 
 export type LinkPhase = 'connecting' | 'connected' | 'reconnecting' | 'failed';
 
@@ -104,7 +105,8 @@ export interface Notice {
 }
 
 export type SessionCommand =
-  | { op: 'start'; name: string; brokerUrl: string }
+  /** With `link`, opens that room (one whose link was shared before its call began). */
+  | { op: 'start'; name: string; brokerUrl: string; link?: string }
   | { op: 'join'; name: string; link: string; brokerUrl: string }
   | { op: 'leave' }
   | { op: 'chat'; text: string }

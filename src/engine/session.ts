@@ -21,7 +21,7 @@ import { dispatchControl, type ControlHost } from './control-dispatch';
 import { DropCounter } from './drops';
 import { toBase64Url } from './encoding';
 import type { Gate } from './gate';
-import { encodeLink, newRoomId, parseLink, type RoomLink } from './link';
+import { encodeLink, parseLink, roomToOpen, type RoomLink } from './link';
 import type { Mesh, MeshEvents } from './mesh';
 import { cleanName, nameProblem } from './names';
 import { NoticeList } from './notices';
@@ -133,7 +133,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   async dispatch(command: SessionCommand): Promise<void> {
     switch (command.op) {
       case 'start':
-        return this.start(command.name, command.brokerUrl);
+        return this.start(command.name, command.brokerUrl, command.link);
       case 'join':
         return this.join(command.name, command.link, command.brokerUrl);
       case 'leave':
@@ -152,9 +152,8 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
 
   // ---------------------------------------------------------------- commands
 
-  private async start(name: string, brokerUrl: string): Promise<void> {
-    const link: RoomLink = { version: 1, roomId: newRoomId((n) => this.platform.randomBytes(n)), gate: 'open' };
-    if (!(await this.open(name, link, brokerUrl))) return;
+  private async start(name: string, brokerUrl: string, linkText?: string): Promise<void> {
+    if (!(await this.open(name, roomToOpen(linkText, (n) => this.platform.randomBytes(n)), brokerUrl))) return;
     this.roster.admit({ peerId: this.selfId!, name: this.name, kind: this.opts.participant, fingerprint: this.platform.peers.localFingerprint });
     await this.presence.startAsHost();
   }
@@ -168,8 +167,9 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   private async leave(): Promise<void> {
     if (!this.inCall()) return;
     for (const pair of this.mesh?.all() ?? []) pair.link.sendControl({ kind: 'bye' });
+    const waited = this.presence.callPhase('open') === 'waiting';
     await this.presence.leave();
-    this.finish('ended', 'You left the call.');
+    this.finish('ended', waited ? 'You stopped waiting for the host.' : 'You left the call.');
   }
 
   private async sendChat(text: string): Promise<void> {

@@ -16,7 +16,7 @@ export interface PhaseText {
 
 /** Phases in which the person is in (or getting into) a call. */
 export function isInCall(phase: CallPhase): boolean {
-  return phase === 'connecting' || phase === 'connected' || phase === 'reconnecting';
+  return phase === 'connecting' || phase === 'waiting' || phase === 'connected' || phase === 'reconnecting';
 }
 
 export function describePhase(view: Pick<SessionView, 'phase' | 'reason' | 'broker'> & { members: readonly Pick<MemberView, 'link'>[] }): PhaseText {
@@ -31,6 +31,12 @@ export function describePhase(view: Pick<SessionView, 'phase' | 'reason' | 'brok
           view.broker === 'open'
             ? 'Signaling is up; waiting for the room to answer.'
             : 'Reaching the signaling broker…',
+      };
+    case 'waiting':
+      return {
+        label: 'Waiting for the host',
+        tone: 'progress',
+        detail: 'Waiting for the host to start the call… You join as soon as they do.',
       };
     case 'connected': {
       const n = view.members.length;

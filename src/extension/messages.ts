@@ -160,12 +160,15 @@ export function checkCommand(raw: unknown): Check<SessionCommand> {
   if (!isRecord(raw) || typeof raw.op !== 'string') return { ok: false, reason: 'Malformed command.' };
   switch (raw.op) {
     case 'start': {
-      if (!hasExactKeys(raw, ['op', 'name', 'brokerUrl'])) return { ok: false, reason: 'Malformed command.' };
+      if (!hasExactKeys(raw, ['op', 'name', 'brokerUrl'], ['link'])) return { ok: false, reason: 'Malformed command.' };
       const name = checkName(raw.name);
       if (!name.ok) return name;
       const broker = checkBrokerUrl(raw.brokerUrl);
       if (!broker.ok || broker.value === undefined) return { ok: false, reason: broker.reason ?? 'Invalid broker address.' };
-      return { ok: true, value: { op: 'start', name: name.value, brokerUrl: broker.value } };
+      if (!Object.prototype.hasOwnProperty.call(raw, 'link')) return { ok: true, value: { op: 'start', name: name.value, brokerUrl: broker.value } };
+      const link = checkRoomLink(raw.link);
+      if (!link.ok) return link;
+      return { ok: true, value: { op: 'start', name: name.value, brokerUrl: broker.value, link: link.value } };
     }
     case 'join': {
       if (!hasExactKeys(raw, ['op', 'name', 'link', 'brokerUrl'])) return { ok: false, reason: 'Malformed command.' };
@@ -273,7 +276,7 @@ export function errorText(error: unknown): string {
 // SessionView (checked on the UI side: fields the UI reads must have the right types; extra
 // fields are tolerated so the engine can grow the view without breaking older pages)
 
-const PHASES: readonly CallPhase[] = ['idle', 'connecting', 'connected', 'reconnecting', 'failed', 'ended'];
+const PHASES: readonly CallPhase[] = ['idle', 'connecting', 'waiting', 'connected', 'reconnecting', 'failed', 'ended'];
 const LINK_PHASES = ['connecting', 'connected', 'reconnecting', 'failed'];
 const SAS_PHASES = ['pending', 'ready', 'failed'];
 const TRUST = ['unverified', 'verified', 'key-changed'];

@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import { join } from 'node:path';
 import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
+import { DEFAULT_LINK_BASE, encodeLink, newRoomId } from '../../src/engine/link';
+import { secureRandomBytes } from '../../src/engine/platform';
 import { makePeer, type TestPeer } from '../integration/sessions';
 import {
   ARTIFACT_DIR,
@@ -147,7 +149,8 @@ describe.sequential('the popup in a call of three', () => {
     const bottom = await log.evaluate((el) => el.scrollTop);
     expect(bottom).toBeGreaterThan(0);
     await popup.keyboard.press('Home');
-    await expect.poll(() => log.evaluate((el) => el.scrollTop), POLL).toBeLessThan(bottom);
+    // Keyboard scrolling may be animated: wait until it reached the top, far from the newest line.
+    await expect.poll(() => log.evaluate((el) => el.scrollTop), POLL).toBe(0);
     await must(gwen, 'guest').session.dispatch({ op: 'chat', text: 'one more while you read' });
     const unread = popup.getByRole('button', { name: '1 new message', exact: true });
     await expect.poll(() => unread.count(), POLL).toBe(1);
@@ -251,6 +254,51 @@ describe.sequential('the popup in a call of three', () => {
     await expect.poll(() => popup.evaluate(() => document.activeElement?.id), POLL).toBe('participants-heading');
     await tabTo(popup, ui.leave, 'Leave');
     await kb.press('Enter');
+    await expect.poll(() => ui.startCall.isVisible(), POLL).toBe(true);
+  });
+
+  step('joining before the host waits, keeps the link on Cancel, and is let in when the host starts', async () => {
+    const ui = popupControls(popup);
+    const url = must(broker, 'broker').url;
+    const state = popup.getByTestId('call-state');
+    // A link shared before its call began: nobody holds the room yet.
+    const early = encodeLink({ version: 1, roomId: newRoomId(secureRandomBytes), gate: 'open' }, DEFAULT_LINK_BASE);
+    await ui.roomLink.fill(early);
+    await ui.join.click();
+    await expect.poll(() => state.innerText(), POLL).toBe('Waiting for the host');
+    await expect.poll(() => popup.getByRole('status').filter({ hasText: 'Waiting for the host to start the call' }).count(), POLL).toBe(1);
+    await expectNoSeriousViolations(popup, 'popup waiting for the host');
+    await popup.getByRole('button', { name: 'Cancel', exact: true }).click();
+    await expect.poll(() => state.innerText(), POLL).toBe('Call ended');
+    expect(await ui.roomLink.inputValue()).toBe(early); // kept for a retry
+
+    await ui.join.click();
+    await expect.poll(() => state.innerText(), POLL).toBe('Waiting for the host');
+    const hostPeer = await makePeer('Hugo Host');
+    guests.push(hostPeer);
+    await hostPeer.session.dispatch({ op: 'start', name: 'Hugo Host', brokerUrl: url, link: early });
+    await expect.poll(async () => (await readParticipant(popup, 'Hugo Host'))?.state, POLL).toBe('connected');
+    await expect.poll(() => state.innerText(), POLL).toBe('Connected');
+    await ui.leave.click();
+    await expect.poll(() => ui.startCall.isVisible(), POLL).toBe(true);
+  });
+
+  step('two people waiting do not wait forever: one starts the room and the other is let in', async () => {
+    const ui = popupControls(popup);
+    const url = must(broker, 'broker').url;
+    const early = encodeLink({ version: 1, roomId: newRoomId(secureRandomBytes), gate: 'open' }, DEFAULT_LINK_BASE);
+    const other = await makePeer('Wanda Waiting');
+    guests.push(other);
+    await other.session.dispatch({ op: 'join', name: 'Wanda Waiting', link: early, brokerUrl: url });
+    await expect.poll(() => other.view().phase, POLL).toBe('waiting');
+    await ui.roomLink.fill(early);
+    await ui.join.click();
+    await expect.poll(() => popup.getByTestId('call-state').innerText(), POLL).toBe('Waiting for the host');
+    await popup.getByRole('button', { name: 'Start it yourself', exact: true }).click();
+    await expect.poll(async () => (await readParticipant(popup, 'Wanda Waiting'))?.state, POLL).toBe('connected');
+    expect(other.view().phase).toBe('connected');
+    expect(other.view().members.find((m) => m.name === HOST)?.isCoordinator).toBe(true);
+    await ui.leave.click();
     await expect.poll(() => ui.startCall.isVisible(), POLL).toBe(true);
   });
 });

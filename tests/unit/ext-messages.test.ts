@@ -73,6 +73,13 @@ describe('commands', () => {
       link: LINK,
       brokerUrl: 'wss://b.example.org/x',
     });
+    // Opening a room whose link was shared before its call began.
+    expect(parseCommand({ op: 'start', name: 'Ada', brokerUrl: 'ws://127.0.0.1:8787', link: ` ${LINK} ` })).toEqual({
+      op: 'start',
+      name: 'Ada',
+      brokerUrl: 'ws://127.0.0.1:8787',
+      link: LINK,
+    });
     expect(parseCommand({ op: 'leave' })).toEqual({ op: 'leave' });
     expect(parseCommand({ op: 'chat', text: 'line one\nline two' })).toEqual({ op: 'chat', text: 'line one\nline two' });
     expect(parseCommand({ op: 'set-media', lane: 'camera', on: true })).toEqual({ op: 'set-media', lane: 'camera', on: true });
@@ -90,6 +97,8 @@ describe('commands', () => {
       { op: 'start', name: 'Ada' },
       { op: 'start', name: 'Ada', brokerUrl: 'ws://x', admin: true },
       { op: 'start', name: 7, brokerUrl: 'ws://x' },
+      { op: 'start', name: 'Ada', brokerUrl: 'ws://x', link: 'no fragment here' },
+      { op: 'start', name: 'Ada', brokerUrl: 'ws://x', link: 42 },
       { op: 'chat', text: 42 },
       { op: 'set-media', lane: 'tab-video', on: true },
       { op: 'set-media', lane: 'mic', on: 'yes' },

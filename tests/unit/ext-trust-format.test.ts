@@ -81,6 +81,8 @@ describe('view formatting', () => {
     expect(describePhase({ ...base, phase: 'idle' }).label).toBe('Not in a call');
     expect(describePhase({ ...base, phase: 'connecting' })).toMatchObject({ label: 'Connecting', tone: 'progress' });
     expect(describePhase({ ...base, phase: 'connected' }).detail).toMatch(/only one/);
+    expect(describePhase({ ...base, phase: 'waiting' })).toMatchObject({ label: 'Waiting for the host', tone: 'progress' });
+    expect(isInCall('waiting')).toBe(true);
     // Broker down with no live link: a warning. With a live link the call goes on: calm words.
     expect(describePhase({ ...base, phase: 'reconnecting' })).toMatchObject({ label: 'Reconnecting', tone: 'warn' });
     const offline = describePhase({ ...base, phase: 'reconnecting', members: [{ link: 'reconnecting' }, { link: 'connected' }] });

@@ -24,6 +24,7 @@ import {
   next,
   firstLinkDeadline,
   retryDelay,
+  WAIT_FOR_HOST_POLL_MS,
   type ClaimingState,
   type CoordinatorState,
   type ElectingState,
@@ -45,7 +46,7 @@ const E = 10; // the epoch we hold in most rows
 
 const idle = initialPresence(SELF);
 const claiming = (o: Partial<ClaimingState> = {}): ClaimingState => ({ phase: 'claiming', self: SELF, coordinator: null, epoch: 0, brokerUp: true, retryPending: false, ...o });
-const locating = (o: Partial<LocatingState> = {}): LocatingState => ({ phase: 'locating', self: SELF, coordinator: null, epoch: 0, brokerUp: true, retryPending: true, lookups: 1, dials: 0, ...o });
+const locating = (o: Partial<LocatingState> = {}): LocatingState => ({ phase: 'locating', self: SELF, coordinator: null, epoch: 0, brokerUp: true, retryPending: true, lookups: 1, dials: 0, waiting: false, ...o });
 const joining = (o: Partial<JoiningState> = {}): JoiningState => ({ phase: 'joining', self: SELF, coordinator: A, epoch: 0, brokerUp: true, retryPending: true, dials: 1, ...o });
 const member = (o: Partial<MemberState> = {}): MemberState => ({ phase: 'member', self: SELF, coordinator: A, epoch: E, brokerUp: true, retryPending: false, probing: false, relink: 0, ...o });
 const electing = (o: Partial<ElectingState> = {}): ElectingState => ({ phase: 'electing', self: SELF, coordinator: null, epoch: E, brokerUp: true, retryPending: false, former: A, cause: 'link-lost', attempt: 0, ...o });
@@ -92,7 +93,9 @@ const rows: Row[] = [
   { name: 'locating: the retry tick looks the holder up', from: locating(), event: { type: 'retry-tick' }, to: { phase: 'locating', lookups: 2, retryPending: false }, effects: [{ type: 'lookup-holder' }] },
   { name: 'locating: a holder found is dialed', from: locating({ lookups: 2, retryPending: false }), event: { type: 'holder-result', holder: A }, to: { phase: 'joining', coordinator: A, dials: 1 }, effects: [{ type: 'dial', peerId: A }, retry(JOIN_TIMEOUT_MS)] },
   { name: 'locating: nobody yet waits longer', from: locating({ lookups: 2, retryPending: false }), event: { type: 'holder-result', holder: null }, to: { phase: 'locating', lookups: 2, retryPending: true }, effects: [retry(HOLDER_LOOKUP_DELAY_MS * 2)] },
-  { name: 'locating: nobody after the last look-up fails the join', from: locating({ lookups: MAX_HOLDER_LOOKUPS, retryPending: false }), event: { type: 'holder-result', holder: null }, to: { phase: 'ended', outcome: 'failed', reason: 'nobody-here' }, effects: [fail('nobody-here')] },
+  { name: 'locating: nobody after the last look-up waits for the host', from: locating({ lookups: MAX_HOLDER_LOOKUPS, retryPending: false }), event: { type: 'holder-result', holder: null }, to: { phase: 'locating', waiting: true, retryPending: true }, effects: [retry(WAIT_FOR_HOST_POLL_MS)] },
+  { name: 'locating: while waiting, nobody yet keeps waiting', from: locating({ lookups: 40, waiting: true, retryPending: false }), event: { type: 'holder-result', holder: null }, to: { phase: 'locating', waiting: true, retryPending: true }, effects: [retry(WAIT_FOR_HOST_POLL_MS)] },
+  { name: 'locating: the host arriving ends the wait: dial it', from: locating({ lookups: 40, waiting: true, retryPending: false }), event: { type: 'holder-result', holder: A }, to: { phase: 'joining', coordinator: A, dials: 1 }, effects: [{ type: 'dial', peerId: A }, retry(JOIN_TIMEOUT_MS)] },
   { name: 'locating: an answer nobody asked for is dropped', from: locating(), event: { type: 'holder-result', holder: A }, to: { phase: 'locating' }, effects: drop('no-request-pending') },
   { name: 'locating: leave cancels the retry', from: locating(), event: { type: 'leave' }, to: { phase: 'ended' }, effects: [cancel] },
 
@@ -252,7 +255,7 @@ describe('presence transition table', () => {
   });
 
   it('has text for every failure it decides', () => {
-    for (const reason of ['room-taken', 'claim-failed', 'nobody-here', 'join-timeout', 'join-link-lost'] as const) expect(FAIL_TEXT[reason]).toMatch(/\w/);
+    for (const reason of ['room-taken', 'claim-failed', 'join-timeout', 'join-link-lost'] as const) expect(FAIL_TEXT[reason]).toMatch(/\w/);
   });
 });
 
