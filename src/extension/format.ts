@@ -95,7 +95,9 @@ export interface SafetyCodeText {
 
 export function describeSafetyCode(member: Pick<MemberView, 'sas' | 'sasPhase'>): SafetyCodeText {
   if (member.sasPhase === 'ready' && member.sas) {
-    return { text: member.sas, hint: 'Read it aloud together: it must match on both screens.', ready: true };
+    // A code is new every call (fresh nonces), even for someone verified: say so, or a changed
+    // code for a verified person reads as an attack.
+    return { text: member.sas, hint: 'Read it aloud together: it must match on both screens. It is new in every call, even for someone you verified.', ready: true };
   }
   if (member.sasPhase === 'failed') {
     return {

@@ -6,7 +6,7 @@
  * handshake, so the two sides show different codes.
  */
 import { peerIdFromToken } from '../../src/engine/broker-protocol';
-import { fromBase64Url } from '../../src/engine/encoding';
+import { fromBase64Url, toBase64Url } from '../../src/engine/encoding';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
@@ -62,19 +62,22 @@ async function startSplicingProxy(rewrite: Rewrite): Promise<SplicingProxy> {
   await new Promise((r) => server.once('listening', r));
   const clients = new Map<string, WebSocket>(); // registered id -> victim socket
   let hostId: string | null = null; // A: the first to claim
-  let towardA: { link: PeerLink; seq: SignalSequencer } | null = null; // M plays B to A
-  let towardB: { link: PeerLink; seq: SignalSequencer } | null = null; // M plays A to B
+  let towardA: { link: PeerLink; seq: SignalSequencer; linkId: string } | null = null; // M plays B to A
+  let towardB: { link: PeerLink; seq: SignalSequencer; linkId: string } | null = null; // M plays A to B
   let victimB: string | null = null;
 
- const inject = async (to: string, from: string, seq: SignalSequencer, body: SignalBody) => {
+ // Seals run at once but leave in order (as the engine's SealedSignaling does): a candidate
+  // that overtakes its description is refused and the spliced link never comes up.
+  let sealQueue: Promise<unknown> = Promise.resolve();
+  const inject = (to: string, from: string, seq: SignalSequencer, body: SignalBody) => {
     if (!key) return;
-    const blob = await sealBlob(key, { sid, from, to }, JSON.stringify(seq.stamp(body)), secureRandomBytes);
-    clients.get(to)?.send(JSON.stringify({ t: 'msg', from, blob }));
+    const sealed = sealBlob(key, { sid, from, to }, JSON.stringify(seq.stamp(body)), secureRandomBytes);
+    sealQueue = sealQueue.then(() => sealed).then((blob) => clients.get(to)?.send(JSON.stringify({ t: 'msg', from, blob }))).catch(() => undefined);
   };
 
   const makeLink = (remote: string, role: 'dialer' | 'answerer', linkId: string, impersonate: string) => {
     const seq = new SignalSequencer(linkId);
-    const self = { link: null as unknown as PeerLink, seq };
+    const self = { link: null as unknown as PeerLink, seq, linkId };
     self.link = new PeerLink({
       remotePeerId: remote,
       role,
@@ -127,8 +130,12 @@ async function startSplicingProxy(rewrite: Rewrite): Promise<SplicingProxy> {
     upstream.on('message', (data) => victim.readyState === victim.OPEN && victim.send(String(data)));
     upstream.on('close', () => victim.close());
     victim.on('close', () => upstream.close());
-    victim.on('message', async (data) => {
-      const raw = String(data);
+    // Frames are handled one at a time, in arrival order (opening a blob is asynchronous).
+    let inbound: Promise<unknown> = Promise.resolve();
+    victim.on('message', (data) => {
+      inbound = inbound.then(() => handle(String(data))).catch(() => undefined);
+    });
+    const handle = async (raw: string): Promise<void> => {
       const frame = JSON.parse(raw) as { t: string; token?: string; to?: string; blob?: string };
       if (frame.t === 'register' && frame.token) {
         myId = peerIdFromToken(fromBase64Url(frame.token));
@@ -145,9 +152,16 @@ async function startSplicingProxy(rewrite: Rewrite): Promise<SplicingProxy> {
         if (to === hostId) {
           // B -> A: terminate B's offer ourselves and open our own link to A posing as B.
           victimB = from;
+          // B redialing a link that never came up: splice the new one instead.
+          const fresh = msg.k === 'desc' && msg.desc.type === 'offer' && msg.link !== towardB?.linkId;
+          if (towardB && fresh && !towardB.link.ready) {
+            towardB.link.close('closed-by-us');
+            towardA?.link.close('closed-by-us');
+            towardB = null;
+          }
           if (!towardB) {
             towardB = makeLink(from, 'answerer', msg.link, hostId);
-            towardA = makeLink(hostId, 'dialer', 'MMMMMMMMMMMMMMMMMMMMMM', from);
+            towardA = makeLink(hostId, 'dialer', toBase64Url(secureRandomBytes(16)), from);
           }
           if (towardB.seq.accept(msg)) towardB.link.handleSignal(body);
         } else if (towardA && towardA.seq.accept(msg)) {
@@ -157,7 +171,7 @@ async function startSplicingProxy(rewrite: Rewrite): Promise<SplicingProxy> {
       }
       if (upstream.readyState === upstream.OPEN) upstream.send(raw);
       else early.push(raw);
-    });
+    };
   });
   cleanups.push(() => {
     clearInterval(timer);

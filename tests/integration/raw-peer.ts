@@ -18,6 +18,7 @@ import { quietLog, waitFor } from './sessions';
 
 interface RawLink {
   link: PeerLink;
+  linkId: string;
   role: 'dialer' | 'answerer';
   seq: SignalSequencer;
   received: ControlMessage[];
@@ -118,7 +119,7 @@ export class RawParticipant {
 
   private makeLink(peerId: string, role: 'dialer' | 'answerer', linkId: string): RawLink {
     const seq = new SignalSequencer(linkId);
-    const raw: RawLink = { link: null as unknown as PeerLink, role, seq, received: [] };
+    const raw: RawLink = { link: null as unknown as PeerLink, linkId, role, seq, received: [] };
     raw.link = new PeerLink({
       remotePeerId: peerId,
       role,
@@ -160,7 +161,16 @@ export class RawParticipant {
     if (!parsed.ok) return;
     const msg = parsed.msg;
     let raw = this.links.get(from);
-    if (!raw && msg.k === 'desc' && msg.desc.type === 'offer') raw = this.makeLink(from, 'answerer', msg.link);
+    const freshOffer = msg.k === 'desc' && msg.desc.type === 'offer' && msg.link !== raw?.linkId;
+    // A peer that redials a link that never came up sends an offer with a new link id: answer
+    // it on a new link (as the engine's mesh does) rather than dropping it as another link's.
+    if (raw && freshOffer && !raw.link.ready) {
+      console.warn(`raw peer: ${from.slice(0, 6)} dialed again; answering the new link`);
+      raw.link.close('closed-by-us');
+      this.links.delete(from);
+      raw = undefined;
+    }
+    if (!raw && freshOffer) raw = this.makeLink(from, 'answerer', msg.link);
     if (!raw || !raw.seq.accept(msg)) return;
     raw.link.handleSignal(msg.k === 'desc' ? { k: 'desc', desc: msg.desc } : { k: 'cand', cand: msg.cand });
   }

@@ -109,6 +109,8 @@ describe('view formatting', () => {
     const m = (p: Partial<MemberView>) => ({ sas: null, sasPhase: 'pending' as const, ...p });
     expect(describeSafetyCode(m({}))).toMatchObject({ text: 'pending', ready: false });
     expect(describeSafetyCode(m({ sasPhase: 'ready', sas: 'a b c d e f g' }))).toMatchObject({ text: 'a b c d e f g', ready: true });
+    // Why a verified person's code differs from last call's, so it does not read as an attack.
+    expect(describeSafetyCode(m({ sasPhase: 'ready', sas: 'a b c d e f g' })).hint).toMatch(/new in every call, even for someone you verified/);
     expect(describeSafetyCode(m({ sasPhase: 'ready', sas: null })).ready).toBe(false);
     expect(describeSafetyCode(m({ sasPhase: 'failed' })).hint).toMatch(/Do not trust/);
   });
