@@ -2,15 +2,16 @@
  * Background service worker: a thin adapter that holds no call state (the call lives in the
  * offscreen document, which outlives both the popup and this worker's idle shutdowns).
  *
- * For now it does one thing: when an allowed extension page asks (`kibitz/ensure-engine`),
- * make sure the single offscreen document exists. A message is trusted only by its `sender`
+ * It does two things: when the popup asks (`kibitz/ensure-engine`), make sure the single
+ * offscreen document exists; when the offscreen document says so, set the toolbar badge. A message is trusted only by its `sender`
  * (our extension id, a top-level document on our origin at an allowed path), never by
  * fields in the message; the body is only checked for shape.
  */
 import { browser, type Browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
 import { ENSURE_ENGINE, errorText, parseEnsureEngineRequest, type EnsureEngineResponse } from '../../src/extension/messages';
-import { ENGINE_STARTER_PAGES, isExtensionPageSender } from '../../src/extension/trust';
+import { BADGE_PAGES, ENGINE_STARTER_PAGES, isExtensionPageSender } from '../../src/extension/trust';
+import { parseBadgeUpdate } from '../../src/extension/badge';
 
 const OFFSCREEN_PATH = '/offscreen.html';
 
@@ -57,6 +58,20 @@ async function ensureOffscreen(): Promise<void> {
 export default defineBackground(() => {
   const extensionId = browser.runtime.id;
   const baseUrl = browser.runtime.getURL('/');
+
+  // The toolbar badge: only the offscreen document (which holds the call) may set it, and only
+  // to one of a closed set of texts.
+  browser.runtime.onMessage.addListener((message: unknown, sender) => {
+    if (!isExtensionPageSender(sender, extensionId, baseUrl, BADGE_PAGES)) return false;
+    const badge = parseBadgeUpdate(message);
+    if (!badge) return false;
+    void Promise.all([
+      browser.action.setBadgeText({ text: badge.text }),
+      browser.action.setTitle({ title: badge.title }),
+      browser.action.setBadgeBackgroundColor({ color: badge.text === 'MUTE' ? '#8a5a00' : '#17743a' }),
+    ]).catch((err: unknown) => console.warn('[kibitz] could not set the toolbar badge', err));
+    return false;
+  });
 
   browser.runtime.onMessage.addListener((message: unknown, sender, sendResponse: (r: EnsureEngineResponse) => void) => {
     // Only our own top-level popup may start the engine; everything else is ignored silently.

@@ -29,6 +29,8 @@ import {
   type EngineToUiMessage,
 } from '../../src/extension/messages';
 import { UI_PAGES, isExtensionPageSender } from '../../src/extension/trust';
+import { badgeFor, type BadgeUpdate } from '../../src/extension/badge';
+import { isInCall } from '../../src/extension/format';
 import { consoleLogger, createBrowserPlatform } from '../../src/platform/browser';
 
 type Port = Browser.runtime.Port;
@@ -184,6 +186,7 @@ function scheduleBroadcast(): void {
     const view = currentView();
     if (!view) return;
     if (session) syncMedia(session, view);
+    updateBadge(view);
     let more = false;
     for (const [port, state] of [...ports]) if (sendView(port, state, view)) more = true;
     // Chat beyond one message's budget follows in the next task, so the port drains in steps.
@@ -193,6 +196,19 @@ function scheduleBroadcast(): void {
         scheduleBroadcast();
       }, 0);
     }
+  });
+}
+
+/** Tells the background what the toolbar icon should say, when that changes. */
+let lastBadge = '';
+function updateBadge(view: SessionView): void {
+  const badge: BadgeUpdate = badgeFor(view);
+  const key = `${badge.text}|${badge.title}`;
+  if (key === lastBadge) return;
+  lastBadge = key;
+  browser.runtime.sendMessage(badge).catch((err: unknown) => {
+    lastBadge = ''; // try again with the next view
+    log.warn('could not update the toolbar badge', { error: String(err) });
   });
 }
 
@@ -287,8 +303,7 @@ const ready = boot();
 addEventListener('pagehide', () => {
   const s = session;
   if (!s) return;
-  const phase = s.view().phase;
-  if (phase === 'connecting' || phase === 'connected' || phase === 'reconnecting') {
+  if (isInCall(s.view().phase)) {
     s.dispatch({ op: 'leave' }).catch(() => undefined);
   }
 });

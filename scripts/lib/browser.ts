@@ -121,6 +121,8 @@ export interface Profile {
   extensionPages(): Page[];
   /** The permission state an extension-origin context reports, e.g. 'granted'. */
   permissionState(name: 'camera' | 'microphone'): Promise<string>;
+  /** The toolbar icon's badge text and title, as the extension set them. */
+  badge(): Promise<{ text: string; title: string }>;
   close(): Promise<void>;
 }
 
@@ -255,6 +257,13 @@ export async function launchProfile(label: string, options: LaunchOptions = {}):
           async (n) => (await navigator.permissions.query({ name: n as PermissionName })).state,
           name,
         );
+      },
+      badge: async () => {
+        const sw = ctx.serviceWorkers().find((w) => w.url().startsWith(origin)) ?? worker;
+        return sw.evaluate(async () => {
+          const action = (globalThis as unknown as { chrome: { action: { getBadgeText(d: object): Promise<string>; getTitle(d: object): Promise<string> } } }).chrome.action;
+          return { text: await action.getBadgeText({}), title: await action.getTitle({}) };
+        });
       },
       close,
     };

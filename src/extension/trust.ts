@@ -18,6 +18,8 @@ export interface SenderLike {
 export const UI_PAGES: readonly string[] = ['/popup.html', '/stage.html'];
 /** Extension pages that may ask the background to start the engine. */
 export const ENGINE_STARTER_PAGES: readonly string[] = ['/popup.html'];
+/** The one page that may tell the background what the toolbar badge says. */
+export const BADGE_PAGES: readonly string[] = ['/offscreen.html'];
 
 /**
  * True when `sender` is a top-level document of this extension at one of `allowedPaths`.

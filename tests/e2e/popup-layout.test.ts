@@ -111,6 +111,8 @@ describe.sequential('the popup in a call of three', () => {
       await g.session.dispatch({ op: 'join', name, link: invite, brokerUrl: must(broker, 'broker').url });
     }
     for (const name of GUESTS) await expect.poll(async () => (await readParticipant(popup, name))?.state, POLL).toBe('connected');
+    // The toolbar icon says a call is on, and that the microphone is muted, in words.
+    await expect.poll(() => must(H, 'host').badge(), POLL).toEqual({ text: 'MUTE', title: 'Kibitz: in a call with 2 others; microphone muted' });
     // Joins are announced once through the polite live region.
     await expect.poll(() => popup.getByTestId('announcer').textContent(), POLL).toMatch(/Guest joined\./);
   });
@@ -226,6 +228,7 @@ describe.sequential('the popup in a call of three', () => {
     await tabTo(popup, ui.microphone, 'Microphone');
     await kb.press('Space');
     await expect.poll(() => ui.microphone.getAttribute('aria-pressed'), POLL).toBe('true');
+    await expect.poll(async () => (await must(H, 'host').badge()).text, POLL).toBe('ON');
     await kb.press('Space');
     await expect.poll(() => ui.microphone.getAttribute('aria-pressed'), POLL).toBe('false');
     await expect.poll(() => guest.view().members.find((m) => m.name === HOST)?.sending.includes('mic'), POLL).toBe(false);
@@ -240,6 +243,7 @@ describe.sequential('the popup in a call of three', () => {
     await tabTo(popup, ui.leave, 'Leave');
     await kb.press('Enter');
     await expect.poll(() => ui.startCall.isVisible(), POLL).toBe(true);
+    await expect.poll(async () => (await must(H, 'host').badge()).text, POLL).toBe('');
     // Focus lands on the start form, not the top of the page.
     await expect.poll(() => popup.evaluate(() => document.activeElement?.id), POLL).toBe('start-heading');
 

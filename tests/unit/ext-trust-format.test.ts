@@ -11,7 +11,7 @@ import {
   shortFingerprint,
 } from '../../src/extension/format';
 import { FALLBACK_BROKER_URL, STORAGE_KEYS, defaultBrokerUrl, readSettings } from '../../src/extension/settings';
-import { ENGINE_STARTER_PAGES, UI_PAGES, isExtensionPageSender } from '../../src/extension/trust';
+import { BADGE_PAGES, ENGINE_STARTER_PAGES, UI_PAGES, isExtensionPageSender } from '../../src/extension/trust';
 
 const ID = 'abcdefghijklmnopabcdefghijklmnop';
 const BASE = `chrome-extension://${ID}/`;
@@ -52,6 +52,14 @@ describe('isExtensionPageSender', () => {
   it('lets only the popup start the engine', () => {
     expect(isExtensionPageSender(popup, ID, BASE, ENGINE_STARTER_PAGES)).toBe(true);
     expect(isExtensionPageSender({ ...popup, url: `${BASE}stage.html` }, ID, BASE, ENGINE_STARTER_PAGES)).toBe(false);
+  });
+
+  it('lets only the offscreen document set the toolbar badge: not the popup, a web page or a content script', () => {
+    const offscreen = { ...popup, url: `${BASE}offscreen.html` };
+    expect(isExtensionPageSender(offscreen, ID, BASE, BADGE_PAGES)).toBe(true);
+    expect(isExtensionPageSender(popup, ID, BASE, BADGE_PAGES)).toBe(false);
+    expect(isExtensionPageSender({ ...offscreen, url: 'https://evil.example/offscreen.html' }, ID, BASE, BADGE_PAGES)).toBe(false);
+    expect(isExtensionPageSender({ ...offscreen, id: 'someotherextensionidxxxxxxxxxxxx' }, ID, BASE, BADGE_PAGES)).toBe(false);
   });
 });
 
