@@ -3,15 +3,15 @@
  * offscreen document, which outlives both the popup and this worker's idle shutdowns).
  *
  * It does two things: when the popup asks (`kibitz/ensure-engine`), make sure the single
- * offscreen document exists; when the offscreen document says so, set the toolbar badge. A message is trusted only by its `sender`
- * (our extension id, a top-level document on our origin at an allowed path), never by
- * fields in the message; the body is only checked for shape.
+ * offscreen document exists; when the offscreen document says so, set the toolbar badge.
+ * A message is trusted only by its `sender` (our extension id, a top-level document on our
+ * origin at an allowed path), never by fields in the message; the body is only checked for
+ * shape.
  */
 import { browser, type Browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
-import { ENSURE_ENGINE, errorText, parseEnsureEngineRequest, type EnsureEngineResponse } from '../../src/extension/messages';
+import { ENSURE_ENGINE, errorText, parseBadgeUpdate, parseEnsureEngineRequest, type EnsureEngineResponse } from '../../src/extension/messages';
 import { BADGE_PAGES, ENGINE_STARTER_PAGES, isExtensionPageSender } from '../../src/extension/trust';
-import { parseBadgeUpdate } from '../../src/extension/badge';
 
 const OFFSCREEN_PATH = '/offscreen.html';
 

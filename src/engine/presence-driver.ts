@@ -51,8 +51,8 @@ export class PresenceDriver {
   private readonly stashed = new Map<string, { epoch: number; members: readonly RosterEntry[] }>();
   private readonly graceTimers = new Map<string, unknown>();
   private readonly redials = new Map<string, number>();
-  /** Commands waiting for the machine to reach a state (at most one per command in flight). */
-  private waiters: Array<{ done: (s: PresenceState) => boolean; resolve: () => void }> = [];
+  /** Resolves the start command once its claim has settled (see startAsHost). */
+  private claimSettled: (() => void) | null = null;
 
   constructor(private readonly host: PresenceHost) {}
 
@@ -90,7 +90,7 @@ export class PresenceDriver {
       case 'idle':
         return 'idle';
       case 'locating':
-        return this.state.waiting ? 'waiting' : 'connecting';
+        return this.waiting ? 'waiting' : 'connecting';
       case 'claiming':
       case 'joining':
         return 'connecting';
@@ -103,9 +103,14 @@ export class PresenceDriver {
 
   /** Claims the room; resolves once the claim is settled (coordinator, or the call ended). */
   startAsHost(): Promise<void> {
-    const settled = new Promise<void>((resolve) => this.waiters.push({ done: (s) => s.phase !== 'claiming', resolve }));
+    const settled = new Promise<void>((resolve) => (this.claimSettled = resolve));
     this.event({ type: 'start' });
     return settled;
+  }
+
+  /** Joined a room nobody has opened yet, and waiting for its host. */
+  get waiting(): boolean {
+    return this.state.phase === 'locating' && this.state.waiting;
   }
 
   async joinRoom(): Promise<void> {
@@ -131,14 +136,13 @@ export class PresenceDriver {
     this.state = state;
     for (const effect of effects) this.execute(effect);
     this.host.emit();
-    this.settleWaiters();
+    this.settleClaim();
   }
 
-  private settleWaiters(): void {
-    const ready = this.waiters.filter((w) => w.done(this.state));
-    if (ready.length === 0) return;
-    this.waiters = this.waiters.filter((w) => !ready.includes(w));
-    for (const w of ready) w.resolve();
+  private settleClaim(): void {
+    if (this.state.phase === 'claiming' || !this.claimSettled) return;
+    this.claimSettled();
+    this.claimSettled = null;
   }
 
   /** The coordinator admitted a joiner: the machine sends the welcome and the new roster. */
@@ -176,7 +180,7 @@ export class PresenceDriver {
     this.redials.clear();
     this.stashed.clear();
     if (this.state.phase !== 'idle' && this.state.phase !== 'ended') this.state = { ...initialPresence(this.state.self), phase: 'ended', outcome: 'left', reason: null };
-    this.settleWaiters();
+    this.settleClaim();
   }
 
   private execute(effect: PresenceEffect): void {

@@ -167,7 +167,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   private async leave(): Promise<void> {
     if (!this.inCall()) return;
     for (const pair of this.mesh?.all() ?? []) pair.link.sendControl({ kind: 'bye' });
-    const waited = this.presence.callPhase('open') === 'waiting';
+    const waited = this.presence.waiting;
     await this.presence.leave();
     this.finish('ended', waited ? 'You stopped waiting for the host.' : 'You left the call.');
   }

@@ -78,7 +78,7 @@ export class SealedSignaling {
  * Lets work run concurrently but settles it in the order it was pushed: each result waits for
  * the one before it. Holds nothing but the tail of the chain.
  */
-class OrderedOutput {
+export class OrderedOutput {
   private tail: Promise<unknown> = Promise.resolve();
 
   push<T>(work: Promise<T>): Promise<T> {

@@ -2,7 +2,8 @@
  * What the toolbar icon says about the call, so a person sees it is on (and whether they are
  * muted) without opening the popup. Pure: the offscreen document computes it from each view
  * and sends it to the background, which alone may touch `chrome.action`. The background
- * accepts only this closed set of texts from the offscreen document (see parseBadgeUpdate).
+ * accepts only this closed set of texts from the offscreen document (messages.ts,
+ * parseBadgeUpdate).
  */
 import type { SessionView } from '../engine/session-api';
 
@@ -40,15 +41,4 @@ export function badgeFor(view: Pick<SessionView, 'phase' | 'self' | 'members'>):
       return make(muted ? 'MUTE' : 'ON', `Kibitz: in a call with ${who}; microphone ${muted ? 'muted' : 'on'}`);
     }
   }
-}
-
-/** The background's check of an update from the offscreen document: shape and closed values. */
-export function parseBadgeUpdate(raw: unknown): BadgeUpdate | null {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
-  const r = raw as Record<string, unknown>;
-  const keys = Object.keys(r);
-  if (keys.length !== 3 || r.type !== BADGE_UPDATE) return null;
-  if (typeof r.text !== 'string' || !(BADGE_TEXTS as readonly string[]).includes(r.text)) return null;
-  if (typeof r.title !== 'string' || r.title.length > MAX_BADGE_TITLE || /[\u0000-\u001f\u007f]/.test(r.title)) return null;
-  return { type: BADGE_UPDATE, text: r.text as BadgeText, title: r.title };
 }

@@ -34,6 +34,7 @@ import {
 } from '../engine/session-api';
 import { isPeerId } from '../engine/broker-protocol';
 import { checkBrokerUrl, MAX_BROKER_URL_LENGTH, type BrokerUrlCheck } from '../engine/broker-url';
+import { BADGE_TEXTS, BADGE_UPDATE, MAX_BADGE_TITLE, type BadgeUpdate } from './badge';
 
 export { checkBrokerUrl, MAX_BROKER_URL_LENGTH, type BrokerUrlCheck };
 import { cleanName, nameProblem } from '../engine/names';
@@ -217,6 +218,15 @@ export function parseCommand(raw: unknown): SessionCommand | null {
 export function parseEnsureEngineRequest(raw: unknown): EnsureEngineRequest | null {
   if (!isRecord(raw) || !hasExactKeys(raw, ['type']) || raw.type !== ENSURE_ENGINE) return null;
   return { type: ENSURE_ENGINE };
+}
+
+/** The background's check of a badge update from the offscreen document: shape and closed values. */
+export function parseBadgeUpdate(raw: unknown): BadgeUpdate | null {
+  if (!isRecord(raw) || !hasExactKeys(raw, ['type', 'text', 'title']) || raw.type !== BADGE_UPDATE) return null;
+  const text = BADGE_TEXTS.find((t) => t === raw.text);
+  if (text === undefined) return null;
+  if (typeof raw.title !== 'string' || raw.title.length > MAX_BADGE_TITLE || /[\u0000-\u001f\u007f]/.test(raw.title)) return null;
+  return { type: BADGE_UPDATE, text, title: raw.title };
 }
 
 export function parseEnsureEngineResponse(raw: unknown): EnsureEngineResponse | null {

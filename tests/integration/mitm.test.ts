@@ -15,6 +15,7 @@ import { generateIdentity } from '../../src/agent/node/identity';
 import { createNodePeerFactory, shutdownNodeWebRtc } from '../../src/agent/node/platform';
 import { PeerLink, SignalSequencer, type SignalBody } from '../../src/engine/peer-link';
 import { deriveRoomKey, openBlob, sealBlob } from '../../src/engine/seal';
+import { OrderedOutput } from '../../src/engine/signaling';
 import { parseLink } from '../../src/engine/link';
 import { roomSid } from '../../src/engine/sid';
 import { systemClock, secureRandomBytes } from '../../src/engine/platform';
@@ -68,11 +69,11 @@ async function startSplicingProxy(rewrite: Rewrite): Promise<SplicingProxy> {
 
  // Seals run at once but leave in order (as the engine's SealedSignaling does): a candidate
   // that overtakes its description is refused and the spliced link never comes up.
-  let sealQueue: Promise<unknown> = Promise.resolve();
+  const outbound = new OrderedOutput();
   const inject = (to: string, from: string, seq: SignalSequencer, body: SignalBody) => {
     if (!key) return;
     const sealed = sealBlob(key, { sid, from, to }, JSON.stringify(seq.stamp(body)), secureRandomBytes);
-    sealQueue = sealQueue.then(() => sealed).then((blob) => clients.get(to)?.send(JSON.stringify({ t: 'msg', from, blob }))).catch(() => undefined);
+    outbound.push(sealed).then((blob) => clients.get(to)?.send(JSON.stringify({ t: 'msg', from, blob })), () => undefined);
   };
 
   const makeLink = (remote: string, role: 'dialer' | 'answerer', linkId: string, impersonate: string) => {

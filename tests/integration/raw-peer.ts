@@ -12,6 +12,7 @@ import { parseLink } from '../../src/engine/link';
 import { PeerLink, SignalSequencer, type SignalBody } from '../../src/engine/peer-link';
 import { secureRandomBytes, systemClock, type DataChannelLike } from '../../src/engine/platform';
 import { deriveRoomKey, openBlob, sealBlob } from '../../src/engine/seal';
+import { OrderedOutput } from '../../src/engine/signaling';
 import { roomSid } from '../../src/engine/sid';
 import { parseSignal, type ControlMessage } from '../../src/engine/wire';
 import { quietLog, waitFor } from './sessions';
@@ -100,17 +101,15 @@ export class RawParticipant {
   }
 
   /**
-   * Seal an arbitrary signaling plaintext to a peer, as this participant. Seals are chained so
-   * that frames leave in the order they were asked for, as the engine's SealedSignaling does.
+   * Seal an arbitrary signaling plaintext to a peer, as this participant. Frames leave in the
+   * order they were asked for, as the engine's SealedSignaling does.
    */
   sendSealed(to: string, plaintext: string): Promise<void> {
-    const sent = this.sealQueue.then(async () => {
-      this.broker.send(to, await sealBlob(this.key, { sid: this.sid, from: this.peerId, to }, plaintext, secureRandomBytes));
-    });
-    this.sealQueue = sent.catch(() => undefined);
-    return sent;
+    const sealed = sealBlob(this.key, { sid: this.sid, from: this.peerId, to }, plaintext, secureRandomBytes);
+    return this.outbound.push(sealed).then((blob) => this.broker.send(to, blob));
   }
-  private sealQueue: Promise<void> = Promise.resolve();
+  private readonly outbound = new OrderedOutput();
+  private readonly inbound = new OrderedOutput();
 
   close(): void {
     for (const l of this.links.values()) l.link.close('closed-by-us');
@@ -146,15 +145,13 @@ export class RawParticipant {
   /** Opens blobs concurrently but handles them in arrival order, as the engine does. */
   private onBlob(from: string, blob: string): Promise<void> {
     const opened = openBlob(this.key, { sid: this.sid, from, to: this.peerId }, blob).catch(() => null);
-    this.openQueue = this.openQueue
-      .then(() => opened)
+    return this.inbound
+      .push(opened)
       .then((plaintext) => {
         if (plaintext !== null) this.onPlaintext(from, plaintext);
       })
       .catch((err: unknown) => console.warn('raw peer: a signal could not be handled', err));
-    return this.openQueue;
   }
-  private openQueue: Promise<void> = Promise.resolve();
 
   private onPlaintext(from: string, plaintext: string): void {
     const parsed = parseSignal(plaintext);

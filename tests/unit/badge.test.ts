@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BADGE_UPDATE, badgeFor, parseBadgeUpdate } from '../../src/extension/badge';
+import { BADGE_UPDATE, badgeFor } from '../../src/extension/badge';
+import { parseBadgeUpdate } from '../../src/extension/messages';
 
 const self = (sending: string[]) => ({ peerId: 'A'.repeat(22), name: 'Ada', fingerprint: '', isCoordinator: true, sending }) as never;
 
