@@ -1,4 +1,5 @@
 import { defineConfig } from 'wxt';
+import { EXTENSION_PUBLIC_KEY, INSTALL_PROBE_PATH, JOIN_PAGE_PATH } from './src/invite/extension-identity';
 
 const FALLBACK_BROKER_URL = 'ws://127.0.0.1:8787';
 
@@ -25,13 +26,30 @@ function buildBrokerUrl(): string {
   return raw;
 }
 
+/**
+ * Where an invite page may open Kibitz's join screen from: a broker on this machine (any port)
+ * and the origin of the broker baked into the build. Only these origins can see that Kibitz is
+ * installed (the probe image) or navigate to the join screen; every other site sees nothing.
+ */
+function invitePageOrigins(): string[] {
+  const origins = ['http://127.0.0.1/*', 'http://localhost/*', 'http://[::1]/*'];
+  const broker = new URL(buildBrokerUrl());
+  const scheme = broker.protocol === 'wss:' ? 'https' : 'http';
+  const pattern = `${scheme}://${broker.hostname}/*`;
+  if (!origins.includes(pattern)) origins.push(pattern);
+  return origins;
+}
+
 // Chromium MV3 build ("chrome" is WXT's name for the Chromium family; output: .output/chrome-mv3).
 //
 // Permissions are the minimum the features of this build need:
 // - offscreen: the engine lives in one offscreen document (WebRTC, getUserMedia, audio playback),
 //   so the call survives the popup closing.
-// - storage: the popup's settings (broker URL, display name) in storage.local. The engine
-//   itself keeps its certificate and verification pins in the offscreen document's IndexedDB.
+// - storage: the popup's settings (broker URL, display name, join/leave notifications) in
+//   storage.local. The engine itself keeps its certificate and verification pins in the
+//   offscreen document's IndexedDB.
+// - notifications: "Bob joined your call" while the popup is closed (the setting turns it off),
+//   and why a shortcut could not turn the camera or microphone on. Created by the background only.
 // No host permissions and no content scripts injected by the manifest: the content script is
 // registered at runtime by later features (tab sharing via activeTab), never on every page.
 // Camera and microphone are not manifest permissions in Chromium: they are granted to the
@@ -43,8 +61,33 @@ export default defineConfig({
   manifest: {
     name: 'Kibitz',
     description: 'Secure peer-to-peer calls, co-browsing and least-privilege agents on any page.',
-    permissions: ['offscreen', 'storage'],
-    action: { default_title: 'Kibitz' },
+    permissions: ['offscreen', 'storage', 'notifications'],
+    action: { default_title: 'Kibitz', default_icon: { 128: 'notification-icon.png' } },
+    icons: { 128: 'notification-icon.png' },
+    // The public half of Kibitz's signing key: the same extension id in every install, so an
+    // invite page on any broker can find the join screen (src/invite/extension-identity.ts).
+    key: EXTENSION_PUBLIC_KEY,
+    // The join screen and the probe image only, to invite pages only, at fixed URLs (an invite
+    // page must know them). The join screen refuses to run inside a frame.
+    web_accessible_resources: [
+      {
+        resources: [JOIN_PAGE_PATH.slice(1), INSTALL_PROBE_PATH.slice(1)],
+        matches: invitePageOrigins(),
+        use_dynamic_url: false,
+      },
+    ],
+    // Keyboard shortcuts during a call (chrome://extensions/shortcuts changes them); names are
+    // src/extension/shortcuts.ts's SHORTCUT_LANES. They do nothing outside a call.
+    commands: {
+      'toggle-microphone': {
+        suggested_key: { default: 'Alt+Shift+M' },
+        description: 'Mute or unmute your microphone in the call',
+      },
+      'toggle-camera': {
+        suggested_key: { default: 'Alt+Shift+V' },
+        description: 'Turn your camera on or off in the call',
+      },
+    },
     minimum_chrome_version: '116',
   },
   // Called at build time, after WXT has loaded its .env files into process.env.

@@ -3,7 +3,9 @@
  * offscreen document, which outlives both the popup and this worker's idle shutdowns).
  *
  * It does two things: when the popup asks (`kibitz/ensure-engine`), make sure the single
- * offscreen document exists; when the offscreen document says so, set the toolbar badge.
+ * offscreen document exists; when the offscreen document says so, set the toolbar badge. And it
+ * carries the call outside the popup (outside-popup.ts): shortcuts to the engine, notifications
+ * of joins and leaves from it.
  * A message is trusted only by its `sender` (our extension id, a top-level document on our
  * origin at an allowed path), never by fields in the message; the body is only checked for
  * shape.
@@ -12,6 +14,7 @@ import { browser, type Browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
 import { ENSURE_ENGINE, errorText, parseBadgeUpdate, parseEnsureEngineRequest, type EnsureEngineResponse } from '../../src/extension/messages';
 import { BADGE_PAGES, ENGINE_STARTER_PAGES, isExtensionPageSender } from '../../src/extension/trust';
+import { registerOutsidePopup } from './outside-popup';
 
 const OFFSCREEN_PATH = '/offscreen.html';
 
@@ -86,6 +89,9 @@ export default defineBackground(() => {
     );
     return true; // respond asynchronously
   });
+
+  // Keyboard shortcuts, and notifications of joins and leaves (outside-popup.ts).
+  registerOutsidePopup({ extensionId, baseUrl, engineRunning: () => offscreenExists(browser.runtime.getURL(OFFSCREEN_PATH)) });
 
   console.info('[kibitz] background ready', { ensure: ENSURE_ENGINE });
 });

@@ -13,6 +13,8 @@
  * - Every remote audio track (mic, later tab audio) plays in an `<audio autoplay>` element that
  *   is removed when the track ends.
  * - `globalThis.__kibitzMedia` lists local and remote streams for the stage page (getViews).
+ * - Keyboard shortcuts (from the background only) and join/leave notifications and sounds while
+ *   no popup is open: outside-popup.ts.
  */
 import { browser, type Browser } from 'wxt/browser';
 import { TokenBucket } from '../../src/engine/broker-protocol';
@@ -28,10 +30,11 @@ import {
   resultMessage,
   type EngineToUiMessage,
 } from '../../src/extension/messages';
-import { UI_PAGES, isExtensionPageSender } from '../../src/extension/trust';
+import { POPUP_PAGES, UI_PAGES, isExtensionPageSender } from '../../src/extension/trust';
 import { badgeFor, type BadgeUpdate } from '../../src/extension/badge';
 import { isInCall } from '../../src/extension/format';
 import { consoleLogger, createBrowserPlatform } from '../../src/platform/browser';
+import { OutsidePopup } from './outside-popup';
 
 type Port = Browser.runtime.Port;
 
@@ -52,6 +55,8 @@ interface PortState {
   malformed: number;
   /** What chat this port has been sent (null: nothing yet, its next view resets). */
   cursor: PortCursor | null;
+  /** The port is the popup's (not the stage's): joins and leaves are on screen. */
+  popup: boolean;
 }
 
 const ports = new Map<Port, PortState>();
@@ -187,6 +192,7 @@ function scheduleBroadcast(): void {
     if (!view) return;
     if (session) syncMedia(session, view);
     updateBadge(view);
+    outside.observe(view);
     let more = false;
     for (const [port, state] of [...ports]) if (sendView(port, state, view)) more = true;
     // Chat beyond one message's budget follows in the next task, so the port drains in steps.
@@ -265,8 +271,10 @@ function onConnect(port: Port): void {
     }
     return;
   }
-  const state: PortState = { bucket: new TokenBucket(PORT_RATE_PER_SEC, PORT_BURST, performance.now()), inFlight: 0, malformed: 0, cursor: null };
+  const popup = isExtensionPageSender(port.sender, extensionId, baseUrl, POPUP_PAGES);
+  const state: PortState = { bucket: new TokenBucket(PORT_RATE_PER_SEC, PORT_BURST, performance.now()), inFlight: 0, malformed: 0, cursor: null, popup };
   ports.set(port, state);
+  if (popup) outside.popupOpened();
   port.onMessage.addListener((raw: unknown) => void onPortMessage(port, raw));
   port.onDisconnect.addListener(() => {
     ports.delete(port);
@@ -277,6 +285,16 @@ function onConnect(port: Port): void {
 
 // Registered synchronously so a UI that connects while the engine boots is not turned away.
 browser.runtime.onConnect.addListener(onConnect);
+
+// Shortcuts from the background, and notifications of joins and leaves (outside-popup.ts).
+const outside = new OutsidePopup({
+  extensionId,
+  baseUrl,
+  log,
+  session: () => session,
+  ready: () => ready,
+  popupOpen: () => [...ports.values()].some((p) => p.popup),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Boot

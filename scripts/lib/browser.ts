@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -40,9 +40,14 @@ export function findExtensionDir(root: string = REPO_ROOT): string {
   );
 }
 
-/** The id Chromium gives an unpacked extension: SHA-256 of its absolute path, 32 nibbles as a–p. */
+/**
+ * The id Chromium gives the unpacked extension: from the manifest's `key` when it has one
+ * (SHA-256 of the key's DER), else from its absolute path; 32 nibbles as a–p either way.
+ */
 export function unpackedExtensionId(extensionDir: string): string {
-  const hex = createHash('sha256').update(realpathSync(extensionDir)).digest('hex').slice(0, 32);
+  const manifest = JSON.parse(readFileSync(join(extensionDir, 'manifest.json'), 'utf8')) as { key?: unknown };
+  const source = typeof manifest.key === 'string' ? Buffer.from(manifest.key, 'base64') : realpathSync(extensionDir);
+  const hex = createHash('sha256').update(source).digest('hex').slice(0, 32);
   return [...hex].map((c) => String.fromCharCode(97 + parseInt(c, 16))).join('');
 }
 
@@ -221,7 +226,7 @@ export async function launchProfile(label: string, options: LaunchOptions = {}):
     const extensionId = new URL(worker.url()).host;
     const expectedId = unpackedExtensionId(extensionDir);
     if (extensionId !== expectedId) {
-      log.add('warning', 'harness', `service worker id ${extensionId} != path-derived id ${expectedId}`);
+      log.add('warning', 'harness', `service worker id ${extensionId} != manifest-derived id ${expectedId}`);
     }
     const origin = `chrome-extension://${extensionId}`;
 

@@ -7,34 +7,37 @@
 
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '../engine/platform';
+import { EXTENSION_ID, isExtensionId } from '../invite/extension-identity';
 import { startBroker, type RunningBroker } from './server';
 
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_HOST = '127.0.0.1';
 
-export const USAGE = `usage: npm run broker -- [--port N] [--host ADDR]
+export const USAGE = `usage: npm run broker -- [--port N] [--host ADDR] [--extension-id ID]
 
-  --port N      TCP port, 0..65535 (0 picks a free port). Default ${DEFAULT_PORT}.
-  --host ADDR   interface to bind. Default ${DEFAULT_HOST}.
-  --help        show this help.`;
+  --port N            TCP port, 0..65535 (0 picks a free port). Default ${DEFAULT_PORT}.
+  --host ADDR         interface to bind. Default ${DEFAULT_HOST}.
+  --extension-id ID   the Kibitz extension its invite page (/join) opens. Default ${EXTENSION_ID}.
+  --help              show this help.`;
 
 export interface CliOptions {
   port: number;
   host: string;
+  extensionId: string;
 }
 
 export type ParsedArgs = { ok: true; help: boolean; options: CliOptions } | { ok: false; error: string };
 
 /** Parses `--port N`, `--port=N`, `--host H`, `--host=H`, `--help`. Strict: anything else is an error. */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
-  const options: CliOptions = { port: DEFAULT_PORT, host: DEFAULT_HOST };
+  const options: CliOptions = { port: DEFAULT_PORT, host: DEFAULT_HOST, extensionId: EXTENSION_ID };
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') return { ok: true, help: true, options };
-    const m = /^--(port|host)(?:=(.*))?$/s.exec(arg);
+    const m = /^--(port|host|extension-id)(?:=(.*))?$/s.exec(arg);
     if (!m) return { ok: false, error: `unknown argument: ${arg}` };
-    const name = m[1] as 'port' | 'host';
+    const name = m[1] as 'port' | 'host' | 'extension-id';
     if (seen.has(name)) return { ok: false, error: `--${name} given more than once` };
     seen.add(name);
     let value = m[2];
@@ -45,6 +48,9 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (name === 'port') {
       if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) return { ok: false, error: `--port must be an integer in 0..65535, got "${value}"` };
       options.port = Number(value);
+    } else if (name === 'extension-id') {
+      if (!isExtensionId(value)) return { ok: false, error: `--extension-id must be 32 letters a-p, got "${value}"` };
+      options.extensionId = value;
     } else {
       // Hostnames and IPv4/IPv6 literals only; no whitespace, no URL syntax.
       if (!/^[A-Za-z0-9.:-]{1,253}$/.test(value)) return { ok: false, error: `--host must be a hostname or IP address, got "${value}"` };
@@ -79,7 +85,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`error: cannot listen on ${parsed.options.host}:${parsed.options.port}${code ? ` (${code})` : ''}\n`);
     return 1;
   }
-  process.stdout.write(`Kibitz broker listening on ${broker.url} (health: ${broker.httpUrl}/healthz)\n`);
+  process.stdout.write(`Kibitz broker listening on ${broker.url} (invites: ${broker.httpUrl}/join, health: ${broker.httpUrl}/healthz)\n`);
 
   return new Promise<number>((resolve) => {
     let stopping = false;

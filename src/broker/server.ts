@@ -35,6 +35,8 @@ import {
   type ServerFrame,
 } from '../engine/broker-protocol';
 import type { Logger } from '../engine/platform';
+import { EXTENSION_ID, isExtensionId } from '../invite/extension-identity';
+import { joinPageHeaders, joinPageHtml } from './join-page';
 import { SocketGate } from './socket-gate';
 
 export { addressKey } from './socket-gate';
@@ -54,6 +56,8 @@ export interface BrokerOptions {
   /** Sees every frame in and out (tests use it to assert what the broker saw). */
   tap?: (event: TapEvent) => void;
   log?: Logger;
+  /** The id of the Kibitz extension the invite page at /join opens. Default: the id of Kibitz's own key. */
+  extensionId?: string;
 }
 
 export interface BrokerStats {
@@ -502,12 +506,22 @@ export async function startBroker(opts: BrokerOptions = {}): Promise<RunningBrok
     keepAliveTimeout: Math.min(5000, limits.handshakeTimeoutMs),
     maxHeaderSize: 8192, // an upgrade needs a few hundred bytes; a half-open socket holds at most this
   };
+  const extensionId = opts.extensionId ?? EXTENSION_ID;
+  if (!isExtensionId(extensionId)) throw new Error('extensionId must be 32 letters a-p');
+  const joinPage = Buffer.from(joinPageHtml(extensionId), 'utf8');
+  const joinHeaders = joinPageHeaders(extensionId, joinPage.length);
+
   const server = http.createServer(httpOptions, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/healthz') return respondJson(res, 404, { ok: false, error: 'not found' });
+    if (path !== '/healthz' && path !== '/join') return respondJson(res, 404, { ok: false, error: 'not found' });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return respondJson(res, 405, { ok: false, error: 'method not allowed' });
+    }
+    if (path === '/join') {
+      // The invite page: static, the same for every room (the room is in the fragment, which never arrives here).
+      res.writeHead(200, joinHeaders);
+      return res.end(req.method === 'HEAD' ? undefined : joinPage);
     }
     respondJson(res, 200, { ok: true, connections: broker.connectionCount, rooms: broker.roomCount });
   });

@@ -3,18 +3,26 @@
  * URL fragment, which browsers never send to a server. The broker only ever sees the hashed
  * room id (`roomSid`).
  *
+ * The base is an invite page on the broker's own origin, `http(s)://<broker>/join`, so a chat
+ * app makes the link clickable and the link names the broker it was made on (`broker`). Older
+ * `kibitz://call` links (and any other non-web base) still parse; they name no broker.
+ *
  * The parser is strict and fails closed. In particular an unknown parameter is an error, not
  * something to skip: later versions will add security parameters (verifiers, host keys), and
  * an older client that ignored them would silently join with weaker checks than the link's
  * creator asked for.
  */
+import { checkBrokerUrl } from './broker-url';
 import { base32Decode, base32Encode } from './encoding';
 
 /** 128 random bits. */
 export const ROOM_ID_BYTES = 16;
 /** base32 length of 16 bytes: ceil(128 / 5). */
 export const ROOM_ID_CHARS = 26;
+/** The base of links that name no broker (the format before invite pages). */
 export const DEFAULT_LINK_BASE = 'kibitz://call';
+/** The last path segment of a broker's invite page. */
+export const INVITE_PAGE = 'join';
 export const LINK_VERSION = 1;
 /** Links are pasted by people and carried in chat messages; anything longer is not ours. */
 export const MAX_LINK_CHARS = 4096;
@@ -31,6 +39,8 @@ export interface OpenRoomLink {
   version: 1;
   roomId: string;
   gate: 'open';
+  /** The broker the link was made on (ws:// or wss://), when its base is an invite page. */
+  broker?: string;
 }
 
 /** A parsed room link; a union discriminated by `gate` so each mode carries its own parameters. */
@@ -70,6 +80,37 @@ function isGateMode(s: string): s is GateMode {
   return (GATE_MODES as readonly string[]).includes(s);
 }
 
+/**
+ * The invite page of the broker at `brokerUrl`: ws→http, wss→https, same host, port and
+ * query, path + "join" (a broker behind a path prefix keeps it). Throws on a bad broker URL.
+ */
+export function inviteBaseFor(brokerUrl: string): string {
+  const check = checkBrokerUrl(brokerUrl);
+  if (!check.ok || !check.value) throw new Error(`inviteBaseFor: ${check.reason ?? 'invalid broker URL'}`);
+  const url = new URL(check.value);
+  const scheme = url.protocol === 'wss:' ? 'https:' : 'http:';
+  const path = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`;
+  return `${scheme}//${url.host}${path}${INVITE_PAGE}${url.search}`;
+}
+
+/** The broker an invite page belongs to (the inverse of `inviteBaseFor`), or null if `base` is not one. */
+export function brokerOfInviteBase(base: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+  if (url.username || url.password || !url.hostname) return null;
+  if (!url.pathname.endsWith(`/${INVITE_PAGE}`)) return null;
+  const scheme = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const path = url.pathname.slice(0, -INVITE_PAGE.length);
+  const broker = `${scheme}//${url.host}${path}${url.search}`;
+  const check = checkBrokerUrl(broker);
+  return check.ok && check.value ? check.value : null;
+}
+
 /** Builds the shareable link. Throws on an invalid `link` or a base that has a fragment. */
 export function encodeLink(link: RoomLink, base: string = DEFAULT_LINK_BASE): string {
   if (link.version !== LINK_VERSION) throw new Error('encodeLink: unsupported link version');
@@ -95,6 +136,7 @@ const E = {
   noRoom: 'This link is missing its room. Ask for a fresh link.',
   badRoom: 'This link has an invalid room code. Check that it was copied completely.',
   noGate: 'This link is missing its access mode. Ask for a fresh link.',
+  notInvite: 'This web address is not a Kibitz invite: an invite ends in "/join#" and the room. Ask for a fresh link.',
   newerGate: 'This link uses an access mode this version of Kibitz does not support. Update Kibitz, then try again.',
 } as const;
 
@@ -119,6 +161,15 @@ export function parseLink(text: string): LinkParseResult {
   if (CONTROL_OR_SPACE.test(s)) return fail(E.malformed);
   const fragment = s.slice(hash + 1);
   if (fragment.length === 0) return fail(E.noFragment);
+  // A web base must be a broker's invite page: the link then names its broker. A web address
+  // that is not one is refused rather than joined through whatever broker happens to be set.
+  const base = s.slice(0, hash);
+  let broker: string | undefined;
+  if (/^https?:/i.test(base)) {
+    const found = brokerOfInviteBase(base);
+    if (!found) return fail(E.notInvite);
+    broker = found;
+  }
 
   const params = new Map<string, string>();
   for (const pair of fragment.split('&')) {
@@ -148,7 +199,7 @@ export function parseLink(text: string): LinkParseResult {
   if (gate === undefined) return fail(E.noGate);
   if (!isGateMode(gate)) return fail(E.newerGate);
 
-  return { ok: true, link: { version: 1, roomId, gate } };
+  return { ok: true, link: { version: 1, roomId, gate, ...(broker ? { broker } : {}) } };
 }
 
 /** The room a start opens: the one `linkText` names (shared before its call began), else a new open room. */

@@ -2,11 +2,11 @@
 import { defaultGrants, type GrantPolicy } from './capabilities';
 import type { DropStats } from './drops';
 import { openGate, type Gate } from './gate';
-import { DEFAULT_LINK_BASE } from './link';
 import type { IceServerConfig, PeerConnectionConfig } from './platform';
 import type { ParticipantKind } from './session-api';
 
 export interface SessionOptions {
+  /** A fixed base for the links this session shows; default: the invite page of the call's broker. */
   linkBase?: string;
   gate?: Gate;
   grants?: GrantPolicy;
@@ -19,7 +19,7 @@ export interface SessionOptions {
 }
 
 export interface ResolvedOptions {
-  linkBase: string;
+  linkBase: string | undefined;
   gate: Gate;
   grants: GrantPolicy;
   participant: ParticipantKind;
@@ -30,7 +30,7 @@ export interface ResolvedOptions {
 export function resolveOptions(options: SessionOptions): ResolvedOptions {
   const { iceTransportPolicy } = options;
   return {
-    linkBase: options.linkBase ?? DEFAULT_LINK_BASE,
+    linkBase: options.linkBase,
     gate: options.gate ?? openGate,
     grants: options.grants ?? defaultGrants,
     participant: options.participant ?? 'human',

@@ -21,7 +21,7 @@ import { dispatchControl, type ControlHost } from './control-dispatch';
 import { DropCounter } from './drops';
 import { toBase64Url } from './encoding';
 import type { Gate } from './gate';
-import { encodeLink, parseLink, roomToOpen, type RoomLink } from './link';
+import { encodeLink, inviteBaseFor, parseLink, roomToOpen, type RoomLink } from './link';
 import type { Mesh, MeshEvents } from './mesh';
 import { cleanName, nameProblem } from './names';
 import { NoticeList } from './notices';
@@ -195,7 +195,8 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     if (this.inCall()) throw new Error('You are already in a call. Leave it first.');
     const name = cleanName(rawName);
     if (!name) throw new Error(nameProblem(rawName) ?? 'Enter your name.');
-    const url = checkBrokerUrl(brokerUrl);
+    // A link made on a broker names it: the call is there, whatever broker is set here.
+    const url = checkBrokerUrl(link.broker ?? brokerUrl);
     if (!url.ok || !url.value) throw new Error(url.reason ?? 'Invalid broker address.');
     this.ended = null;
     this.roster.clear();
@@ -203,7 +204,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.notices.clear();
     this.name = name;
     this.roomId = link.roomId;
-    this.roomLink = encodeLink(link, this.opts.linkBase);
+    this.roomLink = encodeLink(link, this.opts.linkBase ?? inviteBaseFor(url.value));
     this.verifier = verifierFor(link);
     await this.trust.load();
     const line = new CallLine({ platform: this.platform, roomId: link.roomId, brokerUrl: url.value, peerConfig: () => this.opts.peerConfig, drops: this.drops, events: this.lineEvents() });
@@ -218,7 +219,9 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
       if (this.line !== line) return false; // left meanwhile: "You left" stays the outcome
       // Close codes go to the log; the person gets what happened and what to do.
       this.platform.log.warn('broker connect failed', { error: err instanceof Error ? err.message : String(err) });
-      const reason = `Could not reach the signaling broker at ${url.value}. Check that it is running and that the Broker URL in Settings is right, then try again.`;
+      const reason = link.broker
+        ? `Could not reach the signaling broker at ${url.value}, which this invite names. Check that it is running, or ask for a fresh invite, then try again.`
+        : `Could not reach the signaling broker at ${url.value}. Check that it is running and that the Broker URL in Settings is right, then try again.`;
       this.finish('failed', reason);
       throw new Error(reason);
     }

@@ -35,10 +35,12 @@ export function badgeFor(view: Pick<SessionView, 'phase' | 'self' | 'members'>):
       return make('…', 'Kibitz: waiting for the host');
     case 'connected':
     case 'reconnecting': {
-      const muted = !(view.self?.sending ?? []).includes('mic');
+      const sending = view.self?.sending ?? [];
+      const muted = !sending.includes('mic');
       const n = view.members.length;
       const who = n === 0 ? 'nobody else yet' : `${n} other${n === 1 ? '' : 's'}`;
-      return make(muted ? 'MUTE' : 'ON', `Kibitz: in a call with ${who}; microphone ${muted ? 'muted' : 'on'}`);
+      const camera = sending.includes('camera') ? '; camera on' : '';
+      return make(muted ? 'MUTE' : 'ON', `Kibitz: in a call with ${who}; microphone ${muted ? 'muted' : 'on'}${camera}`);
     }
   }
 }

@@ -86,21 +86,21 @@ export type Check<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 type Rec = Record<string, unknown>;
 
-function isRecord(v: unknown): v is Rec {
+export function isRecord(v: unknown): v is Rec {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 
 /** True when `v` has every key in `required`, and no key outside `required` + `optional`. */
-function hasExactKeys(v: Rec, required: readonly string[], optional: readonly string[] = []): boolean {
+export function hasExactKeys(v: Rec, required: readonly string[], optional: readonly string[] = []): boolean {
   const keys = Object.keys(v);
   for (const k of required) if (!Object.prototype.hasOwnProperty.call(v, k)) return false;
   for (const k of keys) if (!required.includes(k) && !optional.includes(k)) return false;
   return true;
 }
 
-function jsonLength(v: unknown): number {
+export function jsonLength(v: unknown): number {
   try {
     const s = JSON.stringify(v);
     return typeof s === 'string' ? s.length : Number.POSITIVE_INFINITY;

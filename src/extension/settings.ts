@@ -11,6 +11,7 @@ export const FALLBACK_BROKER_URL = 'ws://127.0.0.1:8787';
 export const STORAGE_KEYS = {
   brokerUrl: 'kibitz.brokerUrl',
   name: 'kibitz.name',
+  notifyPresence: 'kibitz.notifyPresence',
 } as const;
 
 /** The broker URL baked in at build time (`WXT_KIBITZ_BROKER_URL`), validated. */
@@ -28,6 +29,8 @@ export function defaultBrokerUrl(): string {
 export interface StoredSettings {
   brokerUrl: string | null;
   name: string;
+  /** "Notify me when people join or leave": a notification and a sound. On unless turned off. */
+  notifyPresence: boolean;
 }
 
 /** Reads stored settings defensively: anything malformed is ignored. */
@@ -38,5 +41,7 @@ export function readSettings(raw: Record<string, unknown> | null | undefined): S
   return {
     brokerUrl: broker.ok && broker.value ? broker.value : null,
     name: typeof nameRaw === 'string' ? nameRaw.slice(0, 64) : '',
+    // Only an explicit `false` turns it off; missing or malformed is the default (on).
+    notifyPresence: raw?.[STORAGE_KEYS.notifyPresence] !== false,
   };
 }

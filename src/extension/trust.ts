@@ -12,14 +12,30 @@ export interface SenderLike {
   origin?: string;
   frameId?: number;
   tab?: unknown;
+  /** Set for documents (pages, frames), absent for the service worker. */
+  documentId?: string;
 }
 
-/** Extension pages that may hold a `kibitz-ui` port to the engine. */
-export const UI_PAGES: readonly string[] = ['/popup.html', '/stage.html'];
+/**
+ * Extension pages that may hold a `kibitz-ui` port to the engine. The join screen is one: an
+ * invite opens it in a tab (it is web-accessible, so a page may frame it, and the top-level
+ * check below refuses a framed copy).
+ */
+export const UI_PAGES: readonly string[] = ['/popup.html', '/stage.html', '/join.html'];
 /** Extension pages that may ask the background to start the engine. */
-export const ENGINE_STARTER_PAGES: readonly string[] = ['/popup.html'];
+export const ENGINE_STARTER_PAGES: readonly string[] = ['/popup.html', '/join.html'];
 /** The one page that may tell the background what the toolbar badge says. */
 export const BADGE_PAGES: readonly string[] = ['/offscreen.html'];
+/** The one page that may ask the background to notify about joins and leaves. */
+export const NOTIFY_PAGES: readonly string[] = ['/offscreen.html'];
+/** The popup itself (a port from it means the person can see the call). */
+export const POPUP_PAGES: readonly string[] = ['/popup.html'];
+/**
+ * The background service worker's script as WXT builds it (`entrypoints/background` ->
+ * `background.js`; the e2e test drives a real shortcut through it). The offscreen document
+ * cannot read the manifest (its only extension API is `runtime` messaging), so it is named here.
+ */
+export const WORKER_PATH = '/background.js';
 
 /**
  * True when `sender` is a top-level document of this extension at one of `allowedPaths`.
@@ -52,5 +68,36 @@ export function isExtensionPageSender(
   if (sender.origin !== undefined && sender.origin !== `${base.protocol}//${base.host}`) return false;
   // Only top-level documents: a framed copy of a page is not the page a person opened.
   if (typeof sender.frameId === 'number' && sender.frameId !== 0) return false;
+  return true;
+}
+
+/**
+ * True when `sender` is this extension's own service worker at `workerPath`, as the browser
+ * reports it (Chromium 156: `{ id, url: chrome-extension://<id>/background.js }`, no origin).
+ * Every document fails: pages and frames carry a `documentId` (and usually a `frameId` or a
+ * `tab`), content scripts carry the web page's `url` and a `tab`, so not even our own popup
+ * can pass for the worker.
+ */
+export function isExtensionWorkerSender(
+  sender: SenderLike | undefined | null,
+  extensionId: string,
+  extensionBaseUrl: string,
+  workerPath: string = WORKER_PATH,
+): boolean {
+  if (!sender || typeof extensionId !== 'string' || extensionId.length === 0) return false;
+  if (sender.id !== extensionId || typeof sender.url !== 'string') return false;
+  if (sender.tab !== undefined || sender.frameId !== undefined || sender.documentId !== undefined) return false;
+  let base: URL;
+  let url: URL;
+  try {
+    base = new URL(extensionBaseUrl);
+    url = new URL(sender.url);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== base.protocol || url.host !== base.host || url.host.length === 0) return false;
+  if (url.username || url.password || url.search || url.hash) return false;
+  if (url.pathname !== workerPath) return false;
+  if (sender.origin !== undefined && sender.origin !== `${base.protocol}//${base.host}`) return false;
   return true;
 }

@@ -9,7 +9,7 @@ import type { RunningBroker } from '../../src/broker/server';
 import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
 import { FIRST_LINK_DEADLINE_MS, JOIN_TIMEOUT_MS } from '../../src/engine/presence';
 import { HostileBroker } from './hostile-broker';
-import { leaveAll, makePeer, startTestBroker, waitFor, waitForMesh, type TestPeer } from './sessions';
+import { leaveAll, makePeer, roomOnly, startTestBroker, waitFor, waitForMesh, type TestPeer } from './sessions';
 
 let broker: RunningBroker;
 let hostile: HostileBroker | null = null;
@@ -47,7 +47,7 @@ describe('a joiner whose first link stalls', () => {
     };
     const b = await makePeer('Bea');
     peers.push(b);
-    await b.session.dispatch({ op: 'join', name: 'Bea', link: a.view().roomLink!, brokerUrl: hostile.url });
+    await b.session.dispatch({ op: 'join', name: 'Bea', link: roomOnly(a.view().roomLink!), brokerUrl: hostile.url });
     // Without the redial at the first-link deadline Bea would wait out the link's own 20 s
     // connect timeout (or the join timeout): give her the deadline plus a few seconds only.
     await waitFor('Bea in the call, or failed', () => b.view().phase !== 'connecting', FIRST_LINK_DEADLINE_MS + 7_000);

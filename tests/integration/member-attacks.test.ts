@@ -16,7 +16,7 @@ import { roomSid } from '../../src/engine/sid';
 import { parseSignal } from '../../src/engine/wire';
 import { HostileBroker } from './hostile-broker';
 import { RawParticipant } from './raw-peer';
-import { leaveAll, makePeer, quietLog, startTestBroker, waitFor, waitForMesh, type TestPeer } from './sessions';
+import { leaveAll, makePeer, quietLog, roomOnly, startTestBroker, waitFor, waitForMesh, type TestPeer } from './sessions';
 
 let broker: RunningBroker;
 let hostile: HostileBroker;
@@ -52,7 +52,7 @@ async function annAndBeaBehindHostileBroker(): Promise<{ a: TestPeer; b: TestPee
   await a.session.dispatch({ op: 'start', name: 'Ann', brokerUrl: broker.url });
   hostile = await HostileBroker.start(broker.url);
   const b = await peer('Bea');
-  await b.session.dispatch({ op: 'join', name: 'Bea', link: a.view().roomLink!, brokerUrl: hostile.url });
+  await b.session.dispatch({ op: 'join', name: 'Bea', link: roomOnly(a.view().roomLink!), brokerUrl: hostile.url });
   await waitForMesh([a, b]);
   const parsed = parseLink(a.view().roomLink!);
   if (!parsed.ok) throw new Error('bad link');

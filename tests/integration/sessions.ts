@@ -62,3 +62,12 @@ export async function waitForMesh(peers: TestPeer[], timeoutMs = 30_000): Promis
 export async function leaveAll(peers: TestPeer[]): Promise<void> {
   await Promise.all(peers.map((p) => p.session.dispatch({ op: 'leave' }).catch(() => undefined)));
 }
+
+/**
+ * A link's room part under the old `kibitz://call` base, which names no broker: the joiner then
+ * signals through the broker it was told to use, as tests that put a hostile broker in front of
+ * the host's need (an invite link would take it to the host's broker).
+ */
+export function roomOnly(link: string): string {
+  return `kibitz://call${link.slice(link.indexOf('#'))}`;
+}

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_HOST, DEFAULT_PORT, parseArgs } from '../../src/broker/cli';
+import { EXTENSION_ID } from '../../src/invite/extension-identity';
 import { RawClient, waitFor } from './broker-helpers';
 
 describe('broker cli: flags', () => {
@@ -12,7 +13,7 @@ describe('broker cli: flags', () => {
   };
 
   it('defaults to 127.0.0.1:8787', () => {
-    expect(ok([]).options).toEqual({ port: DEFAULT_PORT, host: DEFAULT_HOST });
+    expect(ok([]).options).toEqual({ port: DEFAULT_PORT, host: DEFAULT_HOST, extensionId: EXTENSION_ID });
     expect(DEFAULT_PORT).toBe(8787);
     expect(DEFAULT_HOST).toBe('127.0.0.1');
   });
@@ -20,7 +21,7 @@ describe('broker cli: flags', () => {
   it('accepts --port N, --port=N, --host H, --host=H', () => {
     expect(ok(['--port', '9000']).options.port).toBe(9000);
     expect(ok(['--port=0']).options.port).toBe(0);
-    expect(ok(['--host', '0.0.0.0', '--port', '1']).options).toEqual({ host: '0.0.0.0', port: 1 });
+    expect(ok(['--host', '0.0.0.0', '--port', '1']).options).toEqual({ host: '0.0.0.0', port: 1, extensionId: EXTENSION_ID });
     expect(ok(['--host=::1']).options.host).toBe('::1');
     expect(ok(['--help']).help).toBe(true);
   });

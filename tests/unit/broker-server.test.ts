@@ -521,6 +521,31 @@ describe('broker: http', () => {
     expect((await fetch(`${b.httpUrl}/healthz`, { method: 'POST' })).status).toBe(405);
   });
 
+  it('serves the invite page at /join, the same for every room, under its strict policy', async () => {
+    const b = await broker();
+    const res = await fetch(`${b.httpUrl}/join?ignored=1`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    const body = await res.text();
+    expect(body).toContain('data-extension-id="gmmmnpaglppabdkbngkfghkhpceobelf"');
+    const head = await fetch(`${b.httpUrl}/join`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    expect((await fetch(`${b.httpUrl}/join`, { method: 'POST', body: 'x' })).status).toBe(405);
+    expect((await fetch(`${b.httpUrl}/join/`)).status).toBe(404);
+    // The page is a page, not a socket.
+    const ws = new WebSocket(`${b.url}/join`);
+    const outcome = await new Promise<string>((resolve) => {
+      ws.on('open', () => resolve('open'));
+      ws.on('unexpected-response', (_req, r) => resolve(String(r.statusCode)));
+      ws.on('error', () => resolve('error'));
+    });
+    expect(outcome).toBe('404');
+  });
+
   it('refuses WebSocket upgrades on other paths', async () => {
     const b = await broker();
     const ws = new WebSocket(`${b.url}/admin`);

@@ -69,14 +69,16 @@ describe('settings', () => {
   });
 
   it('reads stored settings defensively', () => {
-    expect(readSettings(undefined)).toEqual({ brokerUrl: null, name: '' });
+    expect(readSettings(undefined)).toEqual({ brokerUrl: null, name: '', notifyPresence: true });
     expect(readSettings({ [STORAGE_KEYS.brokerUrl]: 'wss://b.example.org', [STORAGE_KEYS.name]: 'Ada' })).toEqual({
       brokerUrl: 'wss://b.example.org',
       name: 'Ada',
+      notifyPresence: true,
     });
     expect(readSettings({ [STORAGE_KEYS.brokerUrl]: 'http://nope', [STORAGE_KEYS.name]: 42 })).toEqual({
       brokerUrl: null,
       name: '',
+      notifyPresence: true,
     });
     expect(readSettings({ [STORAGE_KEYS.name]: 'x'.repeat(100) }).name).toHaveLength(64);
   });

@@ -5,7 +5,9 @@ import {
   DEFAULT_LINK_BASE,
   MAX_LINK_CHARS,
   ROOM_ID_BYTES,
+  brokerOfInviteBase,
   encodeLink,
+  inviteBaseFor,
   isRoomId,
   newRoomId,
   parseLink,
@@ -100,11 +102,13 @@ describe('encodeLink', () => {
 });
 
 describe('parseLink', () => {
-  it('round-trips encodeLink', () => {
-    for (const base of [DEFAULT_LINK_BASE, 'https://kibitz.example/join', 'chrome-extension://abc/popup.html']) {
+  it('round-trips encodeLink; only an invite page names a broker', () => {
+    for (const base of [DEFAULT_LINK_BASE, 'chrome-extension://abc/popup.html']) {
       const link: RoomLink = { version: 1, roomId: newRoomId(rnd), gate: 'open' };
       expect(parseLink(encodeLink(link, base))).toEqual({ ok: true, link });
     }
+    const link: RoomLink = { version: 1, roomId: newRoomId(rnd), gate: 'open' };
+    expect(parseLink(encodeLink(link, 'https://kibitz.example/join'))).toEqual({ ok: true, link: { ...link, broker: 'wss://kibitz.example/' } });
   });
 
   it('trims surrounding whitespace and accepts any parameter order', () => {
@@ -166,7 +170,7 @@ describe('parseLink', () => {
     expectError(padded, /too long/);
     expectError('x'.repeat(1_000_000), /too long/);
     // Exactly at the limit is fine.
-    const atLimit = `https://k.example/${'a'.repeat(MAX_LINK_CHARS - GOOD.length - 5)}${GOOD.slice('kibitz://call'.length)}`;
+    const atLimit = `kibitz://call/${'a'.repeat(MAX_LINK_CHARS - GOOD.length - 1)}${GOOD.slice('kibitz://call'.length)}`;
     expect(atLimit.length).toBeLessThanOrEqual(MAX_LINK_CHARS);
     expect(parseLink(atLimit).ok).toBe(true);
   });
@@ -213,5 +217,56 @@ describe('parseLink', () => {
   it('rejects a percent-encoded room id rather than decoding it', () => {
     const enc = ROOM.replace(/^./, (c) => `%${c.charCodeAt(0).toString(16)}`);
     expectError(`kibitz://call#v=1&r=${enc}&g=open`, /invalid room/);
+  });
+});
+
+describe('invite links on the broker origin', () => {
+  const room = newRoomId(rnd);
+  const frag = `#v=1&r=${room}&g=open`;
+
+  it('maps a broker to its invite page and back (ws↔http, wss↔https, prefix and port kept)', () => {
+    const cases: Array<[string, string]> = [
+      ['ws://127.0.0.1:8787', 'http://127.0.0.1:8787/join'],
+      ['ws://127.0.0.1:8787/', 'http://127.0.0.1:8787/join'],
+      ['wss://broker.example.org', 'https://broker.example.org/join'],
+      ['wss://example.org/kibitz', 'https://example.org/kibitz/join'],
+      ['wss://example.org/kibitz/', 'https://example.org/kibitz/join'],
+      ['ws://[::1]:9000', 'http://[::1]:9000/join'],
+    ];
+    for (const [broker, base] of cases) {
+      expect(inviteBaseFor(broker)).toBe(base);
+      const back = brokerOfInviteBase(base)!;
+      expect(back).not.toBeNull();
+      // The same place once normalised: the invite of the way back is the same invite.
+      expect(inviteBaseFor(back)).toBe(base);
+    }
+  });
+
+  it('an invite names its broker; the parse keeps the room and the gate', () => {
+    const res = parseLink(`http://127.0.0.1:8787/join${frag}`);
+    expect(res).toEqual({ ok: true, link: { version: 1, roomId: room, gate: 'open', broker: 'ws://127.0.0.1:8787/' } });
+    expect(parseLink(`https://b.example/x/join${frag}`)).toMatchObject({ ok: true, link: { broker: 'wss://b.example/x/' } });
+  });
+
+  it('old kibitz:// links still parse and name no broker', () => {
+    const res = parseLink(`kibitz://call${frag}`);
+    expect(res.ok).toBe(true);
+    if (res.ok) expect(res.link.broker).toBeUndefined();
+  });
+
+  it('refuses a web address that is not an invite page, or that hides credentials', () => {
+    expectError(`https://evil.example/page${frag}`, /not a Kibitz invite/);
+    expectError(`https://evil.example/join/${frag}`, /not a Kibitz invite/);
+    expectError(`https://evil.example/joiner${frag}`, /not a Kibitz invite/);
+    expectError(`https://user:pw@evil.example/join${frag}`, /not a Kibitz invite/);
+    expectError(`https:///join${frag}`, /not a Kibitz invite/);
+    // An invite whose broker address would be too long is refused, not cut.
+    expectError(`https://b.example/${'a'.repeat(2100)}/join${frag}`, /not a Kibitz invite/);
+  });
+
+  it('refuses to build an invite for a bad broker', () => {
+    expect(() => inviteBaseFor('http://b.example')).toThrow();
+    expect(() => inviteBaseFor('wss://u:p@b.example')).toThrow();
+    expect(() => inviteBaseFor('')).toThrow();
   });
 });
