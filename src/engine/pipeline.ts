@@ -143,11 +143,6 @@ export class PairPipeline {
         this.admit(pair);
       }
     }
-    for (const m of members) {
-      if (m.peerId !== this.host.selfId && this.host.trustOf(m) === 'key-changed') {
-        this.host.notice('error', `Key change: ${m.name} shows a different certificate than the one you verified. Compare the safety code again.`);
-      }
-    }
     this.ensureLinks();
   }
 

@@ -24,7 +24,8 @@ import type { Gate } from './gate';
 import { encodeLink, inviteBaseFor, parseLink, roomToOpen, type RoomLink } from './link';
 import type { Mesh, MeshEvents } from './mesh';
 import { cleanName, nameProblem } from './names';
-import { NoticeList } from './notices';
+import { NoticeList, noticeTopic } from './notices';
+import { TrustAlarms } from './trust-alarms';
 import type { Pair } from './pair';
 import type { LinkCloseReason } from './peer-link';
 import type { MediaTrackLike, Platform } from './platform';
@@ -49,6 +50,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   readonly counts = { fingerprintMismatches: 0, refusedJoiners: 0 };
   readonly chat: ChatStore;
   readonly notices: NoticeList;
+  private readonly trustAlarms: TrustAlarms;
   readonly roster: Roster;
   readonly router: ContentRouter;
   readonly media: CallMedia;
@@ -80,7 +82,8 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.presence = new PresenceDriver(this);
     this.pipeline = new PairPipeline(this);
     this.chatFlow = new ChatFlow({ roster: this.roster, router: this.router, chat: this.chat, clock: platform.clock, randomBytes });
-    this.views = new ViewEmitter(() => this.view(), platform.log);
+    this.trustAlarms = new TrustAlarms(this.notices);
+    this.views = new ViewEmitter(() => this.projectView(), platform.log);
   }
 
   get broker() { return this.line?.broker ?? null; }
@@ -110,6 +113,12 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
       broker: this.brokerState,
       notices: this.notices.list(),
     });
+  }
+
+  /** The view listeners get: the trust alarms it calls for are raised first, so they are in it. */
+  private projectView(): SessionView {
+    const view = this.view();
+    return this.trustAlarms.review(view.members) ? this.view() : view;
   }
 
   subscribe = (listener: (view: SessionView) => void): (() => void) => this.views.subscribe(listener);
@@ -185,7 +194,10 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     if (!entry || !pair || peerId === this.selfId) throw new Error('That participant is not in the call.');
     if (pair.sas.phase !== 'ready') throw new Error('Compare the safety code first: it is not ready yet.');
     await this.trust.pin(entry.name, entry.fingerprint);
-    this.notice('info', `${entry.name} is marked verified on this browser.`);
+    // Verified again after a key change: the alarm about the old key is over.
+    this.trustAlarms.resolved(entry.name);
+    this.notices.add('info', `${entry.name} is marked verified on this browser.`, noticeTopic('verified', entry.name));
+    this.emit();
   }
 
   // ---------------------------------------------------------------- call setup and teardown
@@ -202,6 +214,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.roster.clear();
     this.chat.clear();
     this.notices.clear();
+    this.trustAlarms.clear();
     this.name = name;
     this.roomId = link.roomId;
     this.roomLink = encodeLink(link, this.opts.linkBase ?? inviteBaseFor(url.value));

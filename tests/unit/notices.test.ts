@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_NOTICES, NoticeList } from '../../src/engine/notices';
+import { MAX_NOTICES, NoticeList, noticeTopic } from '../../src/engine/notices';
 
 function list(max?: number) {
   let t = 1000;
@@ -45,5 +45,35 @@ describe('NoticeList', () => {
     notices.clear();
     expect(notices.list()).toEqual([]);
     expect(notices.add('info', 'y'.repeat(5000)).text.length).toBe(500);
+  });
+});
+
+describe('NoticeList topics', () => {
+  it('withdraw removes exactly the notices raised with that topic', () => {
+    const { notices } = list();
+    notices.add('info', 'Bob is marked verified on this browser.', noticeTopic('verified', 'Bob'));
+    notices.add('info', 'Carol is marked verified on this browser.', noticeTopic('verified', 'Carol'));
+    notices.add('warning', 'Could not reconnect to Bob.');
+    expect(notices.withdraw(noticeTopic('verified', 'Bob'))).toBe(1);
+    expect(notices.list().map((n) => n.text)).toEqual(['Carol is marked verified on this browser.', 'Could not reconnect to Bob.']);
+    expect(notices.withdraw(noticeTopic('verified', 'Bob'))).toBe(0);
+    expect(notices.withdraw(noticeTopic('key-changed', 'Carol'))).toBe(0);
+  });
+
+  it('a folded notice keeps its topic, and forgotten or cleared notices take theirs with them', () => {
+    const { notices } = list(2);
+    notices.add('error', 'Key change: Bob.', noticeTopic('key-changed', 'Bob'));
+    notices.add('error', 'Key change: Bob.', noticeTopic('key-changed', 'Bob'));
+    expect(notices.withdraw(noticeTopic('key-changed', 'Bob'))).toBe(1);
+    notices.add('info', 'a', 't');
+    notices.add('info', 'b');
+    notices.add('info', 'c'); // pushes "a" out
+    expect(notices.withdraw('t')).toBe(0);
+    expect(notices.list().map((n) => n.text)).toEqual(['b', 'c']);
+    notices.add('info', 'd', 'u');
+    notices.clear();
+    notices.add('info', 'd');
+    expect(notices.withdraw('u')).toBe(0);
+    expect(notices.list()).toHaveLength(1);
   });
 });
