@@ -30,8 +30,8 @@ const CONNECT_TIMEOUT_MS = 20_000;
 const quietLog = { info: () => {}, warn: () => {} };
 const open: NodePeerConnection[] = [];
 
-function makePeer(identity: NodeIdentity): NodePeerConnection {
-  const pc = new NodePeerConnection({ iceServers: [] }, { identity, log: quietLog });
+function makePeer(identity: NodeIdentity, options: { withholdOfferCandidates?: boolean } = {}): NodePeerConnection {
+  const pc = new NodePeerConnection({ iceServers: [] }, { identity, log: quietLog, ...options });
   open.push(pc);
   return pc;
 }
@@ -445,9 +445,10 @@ describe('NodePeerConnection (real node-datachannel)', () => {
 
   describe('remote candidates that arrive early are deferred, not lost', () => {
     // Candidates are stripped from the SDP so the connection can only come up if the trickled
-    // candidates, delivered before the descriptions, were kept and applied later.
+    // candidates, delivered before the descriptions, were kept and applied later. The offerer
+    // trickles early here, as a browser does (a Node offerer withholds its own until the answer).
     async function run(deliver: 'to-answerer-before-offer' | 'to-offerer-before-answer' | 'none') {
-      const a = makePeer(idA);
+      const a = makePeer(idA, { withholdOfferCandidates: false });
       const b = makePeer(idB);
       channelPair(a);
       channelPair(b);
@@ -539,12 +540,21 @@ describe('NodePeerConnection (real node-datachannel)', () => {
     expect([...aCands, ...bCands].some((c) => c.candidate.includes('.local'))).toBe(false);
   });
 
-  it('emits end-of-candidates once, after every candidate', async () => {
+  it('as offerer, withholds its candidates until the answer, then emits each once and end-of-candidates last', async () => {
     const a = makePeer(idA);
+    const b = makePeer(idB);
     channelPair(a);
+    channelPair(b);
     const events: Array<IceCandidateLike | null> = [];
     a.onicecandidate = ({ candidate }) => events.push(candidate);
     await a.setLocalDescription();
+    await sleep(300); // gathering on loopback completes well within this
+    // Nothing reached the answerer's side before it answered: neither trickle nor the offer's SDP.
+    expect(events).toEqual([]);
+    expect(a.localDescription?.sdp).not.toMatch(/a=candidate:|a=end-of-candidates/);
+    await b.setRemoteDescription(a.localDescription!);
+    await b.setLocalDescription();
+    await a.setRemoteDescription(b.localDescription!);
     await waitFor(() => events.includes(null), 'end-of-candidates', 10_000);
     await sleep(200);
     expect(events.filter((e) => e === null)).toHaveLength(1);
@@ -552,9 +562,25 @@ describe('NodePeerConnection (real node-datachannel)', () => {
     const cands = events.filter((e): e is IceCandidateLike => e !== null).map((e) => e.candidate);
     expect(cands.length).toBeGreaterThan(0);
     expect(new Set(cands).size).toBe(cands.length);
-    // Every candidate in the local description went out.
+    // Every candidate in the local description went out (it shows them once stable).
     const inSdp = (a.localDescription?.sdp ?? '').split('\r\n').filter((l) => l.startsWith('a=candidate:'));
+    expect(inSdp.length).toBeGreaterThan(0);
     for (const line of inSdp) expect(cands).toContain(line.slice(2));
+    for (const c of cands) await b.addIceCandidate({ candidate: c, sdpMid: events.find((e) => e?.candidate === c)?.sdpMid ?? null });
+    await connectedPair(a, b, 'a and b once the withheld candidates arrived');
+  });
+
+  it('an offer rolled back in glare releases the withheld candidates for the answer', async () => {
+    const a = makePeer(idA);
+    channelPair(a);
+    const events: Array<IceCandidateLike | null> = [];
+    a.onicecandidate = ({ candidate }) => events.push(candidate);
+    await a.setLocalDescription();
+    await sleep(300);
+    expect(events).toEqual([]);
+    await a.setLocalDescription({ type: 'rollback' });
+    await waitFor(() => events.length > 0, 'candidates after the rollback', 5_000);
+    expect(events.some((e) => e !== null)).toBe(true);
   });
 
   it('close is idempotent; nothing throws or fires afterwards, and the other side notices', async () => {

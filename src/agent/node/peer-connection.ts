@@ -27,6 +27,13 @@
  * - ICE: mDNS (`.local`) candidates are ignored in both directions (also stripped from remote
  *   SDP); remote candidates that arrive before the remote description, or while our offer is
  *   outstanding, are deferred and applied once the remote description (answer) is set.
+ * - As offerer, our own candidates are withheld (from the offer's SDP and from trickle) until
+ *   the answer is applied. libdatachannel 0.24 has two races when the answerer's DTLS
+ *   ClientHello beats the answer here (libjuice answers checks before it has the remote
+ *   description): the OpenSSL transport can drop the replayed hello and wait out the client's
+ *   1 s retransmit, and a handshake that starts before the answer's fingerprint is stored fails
+ *   with "certificate verify failed". An answerer that cannot reach us before we hold its answer
+ *   avoids both; it costs one signaling trip (docs/decisions.md, "Node links").
  * - Every native callback is guarded: after `close()` nothing reaches user handlers, and a
  *   throwing user handler is logged, never thrown into the native layer.
  */
@@ -76,6 +83,11 @@ export interface NodePeerConnectionOptions {
   iceTransportPolicy?: 'all' | 'relay';
   /** Restrict ICE to this local address (libjuice only); handy in tests. */
   bindAddress?: string;
+  /**
+   * Hold our candidates back while our offer waits for its answer (default true; see the
+   * module comment). Off only in tests that need an offerer that trickles early, as browsers do.
+   */
+  withholdOfferCandidates?: boolean;
 }
 
 const stderrLogger: Logger = {
@@ -126,6 +138,14 @@ function stripMdnsCandidates(sdp: string): string {
     .split(/\r?\n/)
     .filter((line) => !(line.startsWith('a=candidate:') && isMdnsCandidate(line)))
     .join(eol);
+}
+
+/** `sdp` without its candidate and end-of-candidates lines. */
+function withoutCandidates(sdp: string): string {
+  return sdp
+    .split(/\r?\n/)
+    .filter((line) => !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates')
+    .join('\r\n');
 }
 
 function candidateLines(sdp: string | undefined | null): string[] {
@@ -491,6 +511,9 @@ export class NodePeerConnection implements RtcPeerLike {
   private readonly deferredCandidates: IceCandidateLike[] = [];
   private readonly emittedCandidates = new Set<string>();
   private endOfCandidatesSent = false;
+  private readonly withholdOfferCandidates: boolean;
+  /** Our candidate events held back while our offer waits for its answer (null: end of candidates). */
+  private readonly withheldLocal: Array<IceCandidateLike | null> = [];
   /** W3C: after rolling back our very first offer there is no local description. */
   private localRolledBackToNull = false;
   private hadStableLocalDescription = false;
@@ -501,6 +524,7 @@ export class NodePeerConnection implements RtcPeerLike {
 
   constructor(config: PeerConnectionConfig, options: NodePeerConnectionOptions) {
     this.log = options.log ?? stderrLogger;
+    this.withholdOfferCandidates = options.withholdOfferCandidates ?? true;
     const rtcConfig: RtcConfig = {
       iceServers: toNativeIceServers(config.iceServers ?? [], this.log),
       disableAutoNegotiation: true,
@@ -547,7 +571,10 @@ export class NodePeerConnection implements RtcPeerLike {
     if (this.closed || !this.native) return this.lastLocal;
     if (this.localRolledBackToNull) return null;
     const d = safe(() => this.native!.localDescription(), null);
-    return d ? { type: d.type as SessionDescriptionLike['type'], sdp: d.sdp } : null;
+    if (!d) return null;
+    // An outstanding offer goes out without candidates: they follow once the answer is here.
+    const sdp = this.withholdingLocal() ? withoutCandidates(d.sdp) : d.sdp;
+    return { type: d.type as SessionDescriptionLike['type'], sdp };
   }
 
   get remoteDescription(): SessionDescriptionLike | null {
@@ -571,6 +598,7 @@ export class NodePeerConnection implements RtcPeerLike {
     if (type === 'rollback') {
       if (state === 'have-local-offer') {
         this.rollbackLocalOffer();
+        this.releaseLocalCandidates();
         this.afterStable();
         return;
       }
@@ -650,6 +678,7 @@ export class NodePeerConnection implements RtcPeerLike {
       }
       this.adoptRemoteMedia(sections);
       this.flushDeferredCandidates();
+      this.releaseLocalCandidates(); // our offer (if any) was rolled back: we answer now
       return;
     }
 
@@ -664,6 +693,7 @@ export class NodePeerConnection implements RtcPeerLike {
       }
       this.markRejectedMedia(sections);
       this.flushDeferredCandidates();
+      this.releaseLocalCandidates();
       if (this.signalingState === 'stable') {
         this.hadStableLocalDescription = true;
         this.afterStable();
@@ -950,7 +980,28 @@ export class NodePeerConnection implements RtcPeerLike {
     const sections = parseSdpSections(this.localDescription?.sdp);
     const sdpMid = mid || sections[0]?.mid || null;
     const index = sections.findIndex((s) => s.mid === sdpMid);
-    this.onicecandidate?.({ candidate: { candidate, sdpMid, sdpMLineIndex: index >= 0 ? index : 0 } });
+    this.fireLocalCandidate({ candidate, sdpMid, sdpMLineIndex: index >= 0 ? index : 0 });
+  }
+
+  /** True while our offer is outstanding: our candidates wait for its answer. */
+  private withholdingLocal(): boolean {
+    return this.withholdOfferCandidates && this.signalingState === 'have-local-offer';
+  }
+
+  private fireLocalCandidate(candidate: IceCandidateLike | null): void {
+    if (this.withholdingLocal()) this.withheldLocal.push(candidate);
+    else this.onicecandidate?.({ candidate });
+  }
+
+  /** Sends the candidates withheld while our offer was outstanding, in the order they came. */
+  private releaseLocalCandidates(): void {
+    if (this.withholdingLocal() || this.withheldLocal.length === 0) return;
+    const pending = this.withheldLocal.splice(0);
+    // Queued as a task, as native candidate events are: never inside the caller's await. Each
+    // is guarded alone, so a throwing handler cannot swallow the candidates after it.
+    setTimeout(() => {
+      for (const c of pending) this.guard('local candidate', () => this.onicecandidate?.({ candidate: c }))();
+    }, 0);
   }
 
   private onNativeGathering(s: string): void {
@@ -962,7 +1013,7 @@ export class NodePeerConnection implements RtcPeerLike {
     const bundleMid = parseSdpSections(sdp)[0]?.mid ?? null;
     for (const c of candidateLines(sdp)) this.emitCandidate(c, bundleMid);
     this.endOfCandidatesSent = true;
-    this.onicecandidate?.({ candidate: null });
+    this.fireLocalCandidate(null);
   }
 
   // ----- negotiation-needed (W3C §4.7.3, simplified: operations run synchronously) ---------
