@@ -40,6 +40,8 @@ import { markdownTable, median, ms, percentile } from './stats';
 
 interface Config {
   nodeRounds: number;
+  /** Coordinator-migration rounds per departure kind (0 skips them). */
+  migrationRounds: number;
   chromiumRounds: number;
   only: 'node' | 'chromium' | null;
   sizes: number[];
@@ -57,6 +59,7 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N           rounds per scenario (default: 10 Node, 5 Chromium)
   --node-rounds N      rounds per Node room size (default 10)
   --chromium-rounds N  rounds per Chromium mode (default 5)
+  --migration-rounds N coordinator-migration rounds per departure kind (default: the Node rounds; 0 skips)
   --only node|chromium run one side only
   --sizes 2,4,6        Node room sizes (default 2,4,6)
   --warmup N           untimed 2-peer Node rounds first (default 1)
@@ -66,7 +69,7 @@ const USAGE = `usage: npm run bench -- [options]
   --out FILE           report file (default bench-results.md in the repository root)
   --max-failures N     failed rounds tolerated, each reported and run again (default 5)
   --deadline-s S       give up (and clean up) after S seconds (default 600)
-Environment: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_ONLY, BENCH_SIZES,
+Environment: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_MIGRATION_ROUNDS, BENCH_ONLY, BENCH_SIZES,
 BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT, BENCH_MAX_FAILURES, BENCH_DEADLINE_S.`;
 
 function positiveInt(what: string, raw: string | undefined, fallback: number, min = 1): number {
@@ -83,6 +86,7 @@ function parseConfig(argv: string[]): Config {
       rounds: { type: 'string' },
       'node-rounds': { type: 'string' },
       'chromium-rounds': { type: 'string' },
+      'migration-rounds': { type: 'string' },
       only: { type: 'string' },
       sizes: { type: 'string' },
       warmup: { type: 'string' },
@@ -115,6 +119,12 @@ function parseConfig(argv: string[]): Config {
   }
   return {
     nodeRounds: positiveInt('--node-rounds', values['node-rounds'] ?? env.BENCH_NODE_ROUNDS ?? rounds, 10),
+    migrationRounds: positiveInt(
+      '--migration-rounds',
+      values['migration-rounds'] ?? env.BENCH_MIGRATION_ROUNDS,
+      positiveInt('--node-rounds', values['node-rounds'] ?? env.BENCH_NODE_ROUNDS ?? rounds, 10),
+      0,
+    ),
     chromiumRounds: positiveInt('--chromium-rounds', values['chromium-rounds'] ?? env.BENCH_CHROMIUM_ROUNDS ?? rounds, 5),
     only: only === '' ? null : (only as Config['only']),
     sizes,
@@ -319,7 +329,9 @@ async function main(cfg: Config): Promise<void> {
       })),
     );
     scenarios.push(...cfg.sizes.map((n) => `Node, ${n} peers`));
-    migration = await runMigrationBench({ brokerUrl: broker.url, rounds: cfg.nodeRounds, size: 4, timeoutMs: cfg.timeoutMs, progress });
+    if (cfg.migrationRounds > 0) {
+      migration = await runMigrationBench({ brokerUrl: broker.url, rounds: cfg.migrationRounds, size: 4, timeoutMs: cfg.timeoutMs, progress });
+    }
     notes.push(
       `Node: each round is a fresh room with fresh sessions; joiners join one at a time and the room settles (full mesh, safety codes ready) before the next joins. ${cfg.warmup} untimed warm-up round(s) first. Identities are made once per peer slot.`,
     );
