@@ -50,8 +50,11 @@ function invitePageOrigins(): string[] {
 //   offscreen document's IndexedDB.
 // - notifications: "Bob joined your call" while the popup is closed (the setting turns it off),
 //   and why a shortcut could not turn the camera or microphone on. Created by the background only.
-// No host permissions and no content scripts injected by the manifest: the content script is
-// registered at runtime by later features (tab sharing via activeTab), never on every page.
+// - declarativeNetRequestWithHostAccess, with host access to the invite origins only (loopback
+//   and the built-in broker): one redirect rule, so a clicked invite opens the join screen
+//   before the broker's page can load and read the room from the fragment.
+// No other host permissions and no content scripts injected by the manifest: the content script
+// is registered at runtime by later features (tab sharing via activeTab), never on every page.
 // Camera and microphone are not manifest permissions in Chromium: they are granted to the
 // extension origin by the person (the stage page's "Allow camera and microphone" button).
 export default defineConfig({
@@ -61,7 +64,10 @@ export default defineConfig({
   manifest: {
     name: 'Kibitz',
     description: 'Secure peer-to-peer calls, co-browsing and least-privilege agents on any page.',
-    permissions: ['offscreen', 'storage', 'notifications'],
+    permissions: ['offscreen', 'storage', 'notifications', 'declarativeNetRequestWithHostAccess'],
+    // Only the invite origins: so a click on an invite opens the join screen without the
+    // broker's page ever loading (src/extension/invite-rules.ts). No access to any other site.
+    host_permissions: invitePageOrigins(),
     action: { default_title: 'Kibitz', default_icon: { 128: 'notification-icon.png' } },
     icons: { 128: 'notification-icon.png' },
     // The public half of Kibitz's signing key: the same extension id in every install, so an

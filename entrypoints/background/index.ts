@@ -14,6 +14,8 @@ import { browser, type Browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
 import { ENSURE_ENGINE, errorText, parseBadgeUpdate, parseEnsureEngineRequest, type EnsureEngineResponse } from '../../src/extension/messages';
 import { BADGE_PAGES, ENGINE_STARTER_PAGES, isExtensionPageSender } from '../../src/extension/trust';
+import { inviteRedirectRule } from '../../src/extension/invite-rules';
+import { defaultBrokerUrl } from '../../src/extension/settings';
 import { registerOutsidePopup } from './outside-popup';
 
 const OFFSCREEN_PATH = '/offscreen.html';
@@ -89,6 +91,13 @@ export default defineBackground(() => {
     );
     return true; // respond asynchronously
   });
+
+  // Invite clicks open the join screen before the broker's page can load (invite-rules.ts).
+  // Dynamic rules persist; setting it on every start keeps it in step with this build.
+  const rule = inviteRedirectRule(extensionId, defaultBrokerUrl());
+  browser.declarativeNetRequest
+    .updateDynamicRules({ removeRuleIds: [rule.id], addRules: [rule as unknown as Browser.declarativeNetRequest.Rule] })
+    .catch((err: unknown) => console.warn('[kibitz] could not set the invite rule; invite pages will hand over themselves', err));
 
   // Keyboard shortcuts, and notifications of joins and leaves (outside-popup.ts).
   registerOutsidePopup({ extensionId, baseUrl, engineRunning: () => offscreenExists(browser.runtime.getURL(OFFSCREEN_PATH)) });

@@ -12,7 +12,8 @@
  *   port that floods is cut off.
  * - Every remote audio track (mic, later tab audio) plays in an `<audio autoplay>` element that
  *   is removed when the track ends.
- * - `globalThis.__kibitzMedia` lists local and remote streams for the stage page (getViews).
+ * - `globalThis.__kibitzMedia` lists local and remote streams for the stage page (getViews),
+ *   and who is speaking (`speaking()`, measured on each microphone track by SpeakingMeter).
  * - Keyboard shortcuts (from the background only) and join/leave notifications and sounds while
  *   no popup is open: outside-popup.ts.
  */
@@ -34,6 +35,7 @@ import { POPUP_PAGES, UI_PAGES, isExtensionPageSender } from '../../src/extensio
 import { badgeFor, type BadgeUpdate } from '../../src/extension/badge';
 import { isInCall } from '../../src/extension/format';
 import { consoleLogger, createBrowserPlatform } from '../../src/platform/browser';
+import { SpeakingMeter } from './speaking-meter';
 import { OutsidePopup } from './outside-popup';
 
 type Port = Browser.runtime.Port;
@@ -69,6 +71,9 @@ let droppedMessages = 0;
 
 const registry = new MediaRegistry();
 (globalThis as Record<string, unknown>)[MEDIA_GLOBAL] = registry;
+// Who is speaking, measured on every microphone track in the registry (see speaking-meter.ts).
+const speakingMeter = new SpeakingMeter(registry, log);
+registry.subscribe(() => speakingMeter.sync());
 const audioHost = document.getElementById('audio') ?? document.body;
 const audioElements = new Map<string, HTMLAudioElement>();
 const trackCleanup = new Map<string, () => void>();

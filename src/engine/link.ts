@@ -82,11 +82,15 @@ function isGateMode(s: string): s is GateMode {
 
 /**
  * The invite page of the broker at `brokerUrl`: ws→http, wss→https, same host, port and
- * query, path + "join" (a broker behind a path prefix keeps it). Throws on a bad broker URL.
+ * query, path + "join" (a broker behind a path prefix keeps it). A plain ws:// broker beyond
+ * this machine gets no invite page: an http:// page on the network could be rewritten in
+ * transit to read the room from its fragment, so its links keep the `kibitz://call` form (and
+ * name no broker). Throws on a bad broker URL.
  */
 export function inviteBaseFor(brokerUrl: string): string {
   const check = checkBrokerUrl(brokerUrl);
   if (!check.ok || !check.value) throw new Error(`inviteBaseFor: ${check.reason ?? 'invalid broker URL'}`);
+  if (check.warning) return DEFAULT_LINK_BASE; // ws:// to a host that is not loopback
   const url = new URL(check.value);
   const scheme = url.protocol === 'wss:' ? 'https:' : 'http:';
   const path = url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`;

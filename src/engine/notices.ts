@@ -49,6 +49,11 @@ export class NoticeList {
     return notice;
   }
 
+  /** True while a notice raised with `topic` is listed. */
+  has(topic: string): boolean {
+    return this.items.some((n) => this.topics.get(n.id) === topic);
+  }
+
   /** Removes every notice raised with `topic`; returns how many went. */
   withdraw(topic: string): number {
     const gone = this.items.filter((n) => this.topics.get(n.id) === topic);

@@ -232,9 +232,11 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
       if (this.line !== line) return false; // left meanwhile: "You left" stays the outcome
       // Close codes go to the log; the person gets what happened and what to do.
       this.platform.log.warn('broker connect failed', { error: err instanceof Error ? err.message : String(err) });
+      // Only the host: a link's path and query are its author's words, not ours to show.
+      const where = new URL(url.value).host;
       const reason = link.broker
-        ? `Could not reach the signaling broker at ${url.value}, which this invite names. Check that it is running, or ask for a fresh invite, then try again.`
-        : `Could not reach the signaling broker at ${url.value}. Check that it is running and that the Broker URL in Settings is right, then try again.`;
+        ? `Could not reach the signaling broker at ${where}, which this invite names. Check that it is running, or ask for a fresh invite, then try again.`
+        : `Could not reach the signaling broker at ${where}. Check that it is running and that the Broker URL in Settings is right, then try again.`;
       this.finish('failed', reason);
       throw new Error(reason);
     }

@@ -26,7 +26,8 @@ export class TrustAlarms {
     for (const m of members) {
       if (m.trust !== 'key-changed') continue;
       now.add(m.name);
-      if (this.alarmed.has(m.name)) continue;
+      // Raised already and still listed: once is enough. Pushed out by newer notices: again.
+      if (this.alarmed.has(m.name) && this.notices.has(noticeTopic('key-changed', m.name))) continue;
       this.alarmed.add(m.name);
       this.notices.withdraw(noticeTopic('verified', m.name));
       this.notices.add('error', `Key change: ${m.name} shows a different certificate than the one you verified. Compare the safety code again.`, noticeTopic('key-changed', m.name));

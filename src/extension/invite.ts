@@ -1,7 +1,10 @@
 /**
- * The join screen's input: `join.html#invite=<the invite link, URI-encoded>`, as a broker's
- * invite page hands it over. Untrusted (any invite-page origin can navigate here, and a person
- * can type it): bounded, decoded once, and parsed by the one link parser. Pure module.
+ * The join screen's input, in one of two forms:
+ * - `join.html?via=<invite page address>#v=1&r=…`: the invite redirect rule took the click over
+ *   (invite-rules.ts); the browser carried the fragment across the redirect.
+ * - `join.html#invite=<the invite link, URI-encoded>`: a broker's invite page handed it over.
+ * Untrusted (any invite-page origin can navigate here, and a person can type it): bounded,
+ * decoded once, and parsed by the one link parser. Pure module.
  */
 import { parseLink, type RoomLink } from '../engine/link';
 import { MAX_LINK_LENGTH } from './messages';
@@ -11,6 +14,18 @@ export type JoinScreenInput =
   | { ok: false; error: string };
 
 const NO_INVITE = 'This page opens from a Kibitz invite link. Open the link you were sent, or paste it under “Room link” in the Kibitz popup.';
+
+/** Reads the invite from the join screen's own location (`search` and `hash`). */
+export function readJoinScreenLocation(search: unknown, hash: unknown): JoinScreenInput {
+  if (typeof search === 'string' && search.startsWith('?via=')) {
+    if (search.length > MAX_LINK_LENGTH || typeof hash !== 'string' || !hash.startsWith('#v=')) return { ok: false, error: NO_INVITE };
+    const via = new URLSearchParams(search).get('via') ?? '';
+    // Only an invite page's own address: anything with a fragment or a query of its own is not one.
+    if (via.length === 0 || /[#?]/.test(via)) return { ok: false, error: NO_INVITE };
+    return fromLinkText(`${via}${hash}`);
+  }
+  return readJoinScreenHash(hash);
+}
 
 /** Reads `#invite=…` from the join screen's own location hash. */
 export function readJoinScreenHash(hash: unknown): JoinScreenInput {
@@ -24,6 +39,10 @@ export function readJoinScreenHash(hash: unknown): JoinScreenInput {
   } catch {
     return { ok: false, error: 'This invite link is damaged. Ask for a fresh one.' };
   }
+  return fromLinkText(linkText);
+}
+
+function fromLinkText(linkText: string): JoinScreenInput {
   if (linkText.length > MAX_LINK_LENGTH) return { ok: false, error: 'This invite link is too long to be a Kibitz link.' };
   const parsed = parseLink(linkText);
   if (!parsed.ok) return { ok: false, error: parsed.error };

@@ -22,9 +22,18 @@ export interface MediaEntry {
 export interface KibitzMediaGlobal {
   readonly version: 1;
   list(): MediaEntry[];
-  /** `cb` runs after every change; returns an unsubscribe function. */
+  /** `cb` runs after every change (streams, and who is speaking); returns an unsubscribe function. */
   subscribe(cb: () => void): () => void;
+  /**
+   * Peer ids of the people speaking now (your own peer id too), loudest first. Added within
+   * version 1, so an older offscreen document may lack it: read it through `speakingOf`.
+   */
+  speaking?(): string[];
 }
+
+/** At most this many speaking ids are read, each at most this long. */
+const MAX_SPEAKING = 64;
+const MAX_PEER_ID_LENGTH = 128;
 
 export function entryKey(e: Pick<MediaEntry, 'peerId' | 'lane' | 'self'>): string {
   return `${e.self ? 'self' : 'peer'}|${e.peerId}|${e.lane}`;
@@ -43,14 +52,46 @@ export function mediaGlobalOf(win: unknown): KibitzMediaGlobal | null {
   return null;
 }
 
+/**
+ * Who is speaking according to `g`, defensively: [] when `g` is gone, has no `speaking`
+ * (an older build), throws, or returns anything but strings; bounded in count and length.
+ */
+export function speakingOf(g: KibitzMediaGlobal | null | undefined): string[] {
+  try {
+    if (!g || typeof g.speaking !== 'function') return [];
+    const raw: unknown = g.speaking();
+    if (!Array.isArray(raw)) return [];
+    const out: string[] = [];
+    for (const id of raw.slice(0, MAX_SPEAKING)) {
+      if (typeof id === 'string' && id.length > 0 && id.length <= MAX_PEER_ID_LENGTH && !out.includes(id)) out.push(id);
+    }
+    return out;
+  } catch {
+    return []; // a window that is closing
+  }
+}
+
 /** The registry the offscreen document publishes. */
 export class MediaRegistry implements KibitzMediaGlobal {
   readonly version = 1 as const;
   private entries = new Map<string, MediaEntry>();
   private subscribers = new Set<() => void>();
+  private speakingNow: string[] = [];
 
   list(): MediaEntry[] {
     return [...this.entries.values()].map((e) => ({ ...e }));
+  }
+
+  speaking(): string[] {
+    return [...this.speakingNow];
+  }
+
+  /** Sets who is speaking (loudest first); subscribers hear of it only when the set changed. */
+  setSpeaking(ids: readonly string[]): void {
+    const next = [...new Set(ids)];
+    const same = next.length === this.speakingNow.length && next.every((id) => this.speakingNow.includes(id));
+    this.speakingNow = next;
+    if (!same) this.notify();
   }
 
   subscribe(cb: () => void): () => void {

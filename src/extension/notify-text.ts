@@ -33,10 +33,15 @@ export function cut(text: string, max: number): string {
   return parts.length <= max ? text : `${parts.slice(0, Math.max(1, max - 1)).join('')}…`;
 }
 
-/** A person's name as a notification shows it: clean, short, isolated; "Someone" when refused. */
+/**
+ * A person's name as a notification shows it: clean, short, isolated, and in quotes, so a name
+ * such as "3 people" or "Kibitz: call not encrypted" reads as a name, not as Kibitz's words;
+ * Someone (unquoted, ours) when refused.
+ */
 export function notificationName(raw: unknown): string {
   const clean = typeof raw === 'string' && raw.length <= MAX_PRESENCE_NAME_CHARS ? cleanName(raw) : null;
-  return `${FSI}${cut(displayName(clean), MAX_SHOWN_NAME)}${PDI}`;
+  if (!clean) return displayName(null);
+  return `\u201c${FSI}${cut(clean, MAX_SHOWN_NAME)}${PDI}\u201d`;
 }
 
 /** Per kind: the title for one person, for several, and a list label. A knock adds a row. */

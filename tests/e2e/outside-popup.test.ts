@@ -173,7 +173,7 @@ describe.sequential('the call outside the popup', () => {
     await joinCall(popupB, invite);
     await expect.poll(async () => (await readParticipant(must(popupB, "B's popup"), NAME_A))?.state, POLL).toBe('connected');
     await expect.poll(() => onScreen(a), POLL).toEqual(['kibitz-presence']);
-    expect(await shown(a)).toEqual([{ id: 'kibitz-presence', title: `${FSI}${NAME_B}${PDI} joined your call`, message: '1 other person is in the call now.' }]);
+    expect(await shown(a)).toEqual([{ id: 'kibitz-presence', title: `“${FSI}${NAME_B}${PDI}” joined your call`, message: '1 other person is in the call now.' }]);
     await expect.poll(() => sounds(a), POLL).toEqual([expect.stringContaining('played the joined sound')]);
     // B had its popup open (it shows the call itself), and is never told about itself.
     expect(await onScreen(b)).toEqual([]);
@@ -184,7 +184,7 @@ describe.sequential('the call outside the popup', () => {
     const a = must(A, 'profile A');
     await watchNotifications(a);
     await popupControls(must(popupB, "B's popup")).leave.click();
-    await expect.poll(() => shown(a), POLL).toEqual([{ id: 'kibitz-presence', title: `${FSI}${NAME_B}${PDI} left your call`, message: 'Nobody else is in the call now.' }]);
+    await expect.poll(() => shown(a), POLL).toEqual([{ id: 'kibitz-presence', title: `“${FSI}${NAME_B}${PDI}” left your call`, message: 'Nobody else is in the call now.' }]);
     expect(await onScreen(a)).toEqual(['kibitz-presence']);
     await expect.poll(() => sounds(a).length, POLL).toBe(2);
     expect(sounds(a)[1]).toContain('played the left sound');

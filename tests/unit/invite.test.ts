@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../src/broker/cli';
 import { joinPageHeaders, joinPageHtml } from '../../src/broker/join-page';
 import { newRoomId } from '../../src/engine/link';
-import { readJoinScreenHash } from '../../src/extension/invite';
+import { readJoinScreenHash, readJoinScreenLocation } from '../../src/extension/invite';
 import { EXTENSION_ID, EXTENSION_PUBLIC_KEY, isExtensionId } from '../../src/invite/extension-identity';
 
 const rnd = (n: number) => new Uint8Array(randomBytes(n));
@@ -83,6 +83,29 @@ describe('the join screen input', () => {
       const res = readJoinScreenHash(hash);
       expect(res.ok, String(hash).slice(0, 80)).toBe(false);
       if (!res.ok) expect(res.error.length).toBeLessThan(200);
+    }
+  });
+});
+
+describe('the join screen input after the redirect rule took the click over', () => {
+  const room = newRoomId(rnd);
+
+  it('reads the invite page from the query and the room from its own fragment', () => {
+    const res = readJoinScreenLocation('?via=http://127.0.0.1:8787/join', `#v=1&r=${room}&g=open`);
+    expect(res).toMatchObject({ ok: true, linkText: `http://127.0.0.1:8787/join#v=1&r=${room}&g=open`, brokerHost: '127.0.0.1:8787' });
+  });
+
+  it('refuses a via that is not an invite page, carries its own query or fragment, or comes without a room', () => {
+    for (const [search, hash] of [
+      ['?via=http://127.0.0.1:8787/other', `#v=1&r=${room}&g=open`],
+      ['?via=http://127.0.0.1:8787/join%23v=1', `#v=1&r=${room}&g=open`],
+      ['?via=http://127.0.0.1:8787/join?x=1', `#v=1&r=${room}&g=open`],
+      ['?via=', `#v=1&r=${room}&g=open`],
+      ['?via=http://127.0.0.1:8787/join', ''],
+      ['?via=http://127.0.0.1:8787/join', '#invite=x'],
+      [`?via=${'a'.repeat(5000)}`, `#v=1&r=${room}&g=open`],
+    ]) {
+      expect(readJoinScreenLocation(search, hash).ok, `${search} ${hash}`).toBe(false);
     }
   });
 });

@@ -270,3 +270,12 @@ describe('invite links on the broker origin', () => {
     expect(() => inviteBaseFor('')).toThrow();
   });
 });
+
+describe('invite pages only where no one on the path can rewrite them', () => {
+  it('a plain ws:// broker beyond loopback gets kibitz:// links, not an http:// invite page', () => {
+    expect(inviteBaseFor('ws://192.168.1.5:8787')).toBe(DEFAULT_LINK_BASE);
+    expect(inviteBaseFor('ws://broker.lan')).toBe(DEFAULT_LINK_BASE);
+    expect(inviteBaseFor('ws://localhost:8787')).toBe('http://localhost:8787/join');
+    expect(inviteBaseFor('wss://192.168.1.5')).toBe('https://192.168.1.5/join');
+  });
+});

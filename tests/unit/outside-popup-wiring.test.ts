@@ -125,7 +125,7 @@ describe('the background', () => {
     expect(await deliver(notice, OFFSCREEN)).toEqual({ sound: true });
     const shown = fakeBrowser.notifications.getAllCreateOptions()['kibitz-presence'];
     expect(shown).toMatchObject({ type: 'basic', title: '2 people joined your call', silent: true });
-    expect(shown?.message).toBe('\u2068Someone\u2069 and \u2068Cy\u2069.\n2 others are in the call now.');
+    expect(shown?.message).toBe('Someone and \u201c\u2068Cy\u2069\u201d.\n2 others are in the call now.');
     expect(shown?.iconUrl).toBe(`${BASE}notification-icon.png`);
   });
 

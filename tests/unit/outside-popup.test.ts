@@ -49,8 +49,8 @@ const POPUP_TAB = { id: ID, url: `${BASE}popup.html`, origin: ORIGIN, frameId: 0
 
 const FSI = '\u2068';
 const PDI = '\u2069';
-/** A name as a notification shows it, without the isolate around it. */
-const bare = (s: string): string => s.replaceAll(FSI, '').replaceAll(PDI, '');
+/** A name as a notification shows it, without the quotes and the isolate around it. */
+const bare = (s: string): string => s.replaceAll(FSI, '').replaceAll(PDI, '').replaceAll('\u201c', '').replaceAll('\u201d', '');
 
 describe('the background -> engine shortcut message', () => {
   it('maps exactly the two manifest commands, nothing else', () => {
@@ -214,11 +214,11 @@ describe('notification words', () => {
 
   it('says who joined or left and how many are in the call, in plain words', () => {
     expect(presenceNotification({ events: joined('Bob'), others: 2 })).toEqual({
-      title: `${FSI}Bob${PDI} joined your call`,
+      title: `“${FSI}Bob${PDI}” joined your call`,
       message: '2 others are in the call now.',
     });
     expect(presenceNotification({ events: left('Bob'), others: 0 })).toEqual({
-      title: `${FSI}Bob${PDI} left your call`,
+      title: `“${FSI}Bob${PDI}” left your call`,
       message: 'Nobody else is in the call now.',
     });
     const three = presenceNotification({ events: joined('Ann', 'Bob', 'Cy'), others: 1 });
@@ -247,9 +247,9 @@ describe('notification words', () => {
     ];
     for (const name of hostile) {
       const shown = notificationName(name);
-      expect(shown, JSON.stringify(name)).toBe(`${FSI}Someone${PDI}`);
+      expect(shown, JSON.stringify(name)).toBe('Someone');
     }
-    expect(notificationName(42)).toBe(`${FSI}Someone${PDI}`);
+    expect(notificationName(42)).toBe('Someone');
     // Whatever the names, no control or bidi character reaches the notification except our own
     // balanced isolates, one pair per name.
     const text = presenceNotification({ events: joined(...hostile), others: 64 });
@@ -259,7 +259,7 @@ describe('notification words', () => {
   });
 
   it('a 10 kB name is cut, never shown whole; long valid names end in an ellipsis', () => {
-    expect(notificationName('B'.repeat(10_000))).toBe(`${FSI}Someone${PDI}`);
+    expect(notificationName('B'.repeat(10_000))).toBe('Someone');
     const long = 'Maximiliane Alexandra Konstantinopoulou-Wetherby'; // 48 characters, a valid name
     const shown = bare(notificationName(long));
     expect([...shown].length).toBeLessThanOrEqual(MAX_SHOWN_NAME);
@@ -271,8 +271,10 @@ describe('notification words', () => {
     const text = presenceNotification({ events: joined(...Array.from({ length: 64 }, () => long)), others: 64 });
     expect(text!.title.length).toBeLessThanOrEqual(MAX_NOTIFICATION_TITLE);
     expect(text!.message.length).toBeLessThanOrEqual(MAX_NOTIFICATION_MESSAGE);
+    // A name that reads like Kibitz's own words is quoted: "3 people" is a name, not a count.
+    expect(presenceNotification({ events: joined('3 people'), others: 1 })!.title).toBe(`\u201c${FSI}3 people${PDI}\u201d joined your call`);
     // Right-to-left names stay inside their isolate.
-    expect(notificationName('שרה')).toBe(`${FSI}שרה${PDI}`);
+    expect(notificationName('שרה')).toBe(`“${FSI}שרה${PDI}”`);
   });
 
   it('a shortcut that could not turn a lane on says which and why, on one line', () => {
