@@ -141,8 +141,12 @@ export interface BatcherOptions {
   quietMs?: number;
   /** ...or this long after its first event, whichever comes first... */
   maxWaitMs?: number;
-  /** ...but never sooner than this after the previous batch. */
+  /** ...but never sooner than this after the previous batch... */
   minGapMs?: number;
+  /** ...or, once `busyAfter` batches went out within `busyWindowMs`, than `busyGapMs`. */
+  busyAfter?: number;
+  busyWindowMs?: number;
+  busyGapMs?: number;
 }
 
 /**
@@ -160,11 +164,27 @@ export class PresenceBatcher {
   private firstAt = 0;
   private lastAt = 0;
   private lastFlush = Number.NEGATIVE_INFINITY;
+  /** When recent batches went out: a call that churns (someone leaving and rejoining on purpose) slows down. */
+  private recent: number[] = [];
+  private readonly busyAfter: number;
+  private readonly busyWindowMs: number;
+  private readonly busyGapMs: number;
 
   constructor(options: BatcherOptions = {}) {
     this.quietMs = options.quietMs ?? 1_500;
     this.maxWaitMs = options.maxWaitMs ?? 5_000;
     this.minGapMs = options.minGapMs ?? 4_000;
+    this.busyAfter = options.busyAfter ?? 3;
+    this.busyWindowMs = options.busyWindowMs ?? 60_000;
+    this.busyGapMs = options.busyGapMs ?? 60_000;
+  }
+
+  /** Busy (a churning call) until this time: batches then go out a minute apart. */
+  private busyUntil = Number.NEGATIVE_INFINITY;
+
+  /** The gap before the next batch: short, or a minute while the call churns. */
+  private gapMs(): number {
+    return this.lastFlush < this.busyUntil ? this.busyGapMs : this.minGapMs;
   }
 
   add(events: readonly PresenceEvent[], now: number): void {
@@ -186,7 +206,7 @@ export class PresenceBatcher {
   dueAt(): number | null {
     if (this.pending.length === 0) return null;
     const ready = Math.min(this.lastAt + this.quietMs, this.firstAt + this.maxWaitMs);
-    return Math.max(ready, this.lastFlush + this.minGapMs);
+    return Math.max(ready, this.lastFlush + this.gapMs());
   }
 
   /** The batch, when it is due at `now`; it is then gone. */
@@ -196,6 +216,10 @@ export class PresenceBatcher {
     const batch = this.pending;
     this.pending = [];
     this.lastFlush = now;
+    this.recent = [...this.recent.filter((t) => t > now - this.busyWindowMs), now].slice(-this.busyAfter);
+    // `busyAfter` batches within the window, or any batch while busy: (stay) busy for a while
+    // after it, so a member leaving and rejoining on purpose cannot keep the notifications coming.
+    if (this.recent.length >= this.busyAfter || now < this.busyUntil) this.busyUntil = now + this.busyGapMs * 2;
     return batch;
   }
 

@@ -389,6 +389,21 @@ describe('coalescing bursts', () => {
     b.clear();
     expect(b.dueAt()).toBeNull();
   });
+
+  it('a member who leaves and rejoins on purpose gets at most three notifications a minute, then one a minute', () => {
+    const b = new PresenceBatcher({ quietMs: 100, maxWaitMs: 100, minGapMs: 4_000 });
+    const sent: number[] = [];
+    // Every 2 s a new peer id joins and the old one leaves, for 5 minutes.
+    for (let t = 0, i = 0; t < 300_000; t += 100) {
+      if (t % 2_000 === 0) b.add([ev('left', `p${i}`, 'Churn'), ev('joined', `p${++i}`, 'Churn')], t);
+      const batch = b.take(t);
+      if (batch) sent.push(t);
+    }
+    const firstMinute = sent.filter((t) => t < 60_000).length;
+    expect(firstMinute).toBeLessThanOrEqual(4);
+    expect(sent.length).toBeLessThanOrEqual(4 + 5); // then about one a minute
+    expect(sent.length).toBeGreaterThan(4); // still told, not silenced
+  });
 });
 
 describe('the setting, the sound and the badge', () => {
