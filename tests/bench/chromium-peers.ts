@@ -30,6 +30,8 @@ export interface ChromiumBenchOptions {
   progress: (line: string) => void;
   /** Failed rounds are recorded here and run again; it throws once too many failed. */
   failures: FailureBudget;
+  /** Runs after every timed round (the side-by-side baselines interleave here); returns a progress line. */
+  afterRound?: (round: number) => Promise<string>;
 }
 
 export interface ChromiumBenchResult {
@@ -234,6 +236,7 @@ export async function runChromiumBench(opts: ChromiumBenchOptions, track: (p: Pr
         opts.progress(
           `chromium (${opts.mode}): round ${round}: rostered ${sample.rosteredMs.toFixed(0)} ms, all links open ${sample.allLinksOpenMs.toFixed(0)} ms`,
         );
+        if (opts.afterRound) opts.progress(`  same round, side by side: ${await opts.afterRound(round)}`);
         round++;
       } catch (err) {
         if (!(err instanceof JoinFailure)) throw err;

@@ -32,6 +32,7 @@ import type { RunningBroker } from '../../src/broker/server';
 import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
 import { CHROMIUM_PATH, findExtensionDir, REPO_ROOT, type Profile } from '../../scripts/lib/browser';
 import { startTestBroker } from '../integration/sessions';
+import { BASELINES, openBaselines, type BaselineResult } from './baselines';
 import { chromiumScenario, runChromiumBench } from './chromium-peers';
 import { leaveLiveSessions, runNodeBench } from './node-peers';
 import { migrationTable, runMigrationBench } from './migration';
@@ -211,6 +212,30 @@ function detailRows(samples: JoinSample[], scenarios: string[]): string[][] {
   return rows;
 }
 
+/** Kibitz (warm profiles) beside the bare limits and PeerJS, measured in the same rounds. */
+function sideBySideTable(base: BaselineResult, kibitz: JoinSample[]): string {
+  const k = kibitz.map((x) => x.rosteredMs);
+  const kMedian = median(k);
+  const ratio = (v: number[]) => (v.length && k.length ? `${(kMedian / median(v)).toFixed(1)}×` : '—');
+  const rows = [
+    ...BASELINES.map((name) => [name, String(base.samples[name].length), ms(median(base.samples[name])), ms(percentile(base.samples[name], 95)), ratio(base.samples[name])]),
+    ['Kibitz, warm profiles, "Join" click → "Connected"', String(k.length), ms(kMedian), ms(percentile(k, 95)), '1.0×'],
+  ];
+  return [
+    '',
+    '## Side by side (Chromium, same run, interleaved round by round)',
+    '',
+    markdownTable(['Path', 'Samples', 'Median ms', 'p95 ms', 'Kibitz median ÷ this'], rows, [false, true, true, true, true]),
+    '',
+    'Baselines are timed in the page from the start of the attempt to the data channel\'s `open`; PeerJS from',
+    '`new Peer()` (server connect included) to the DataConnection\'s `open`, with its `peer` server on loopback and',
+    '`iceServers: []`. Kibitz is timed at the UI (click to "Connected" in the popup), so it also holds popup ↔',
+    'offscreen messaging and rendering; a Kibitz figure on the data-channel definition is not measured yet.',
+    ...(base.failures.length ? ['', 'Baseline failures (not counted):', ...base.failures.map((f) => `- ${oneLine(f, 300)}`)] : []),
+    '',
+  ].join('\n');
+}
+
 function report(header: string[], samples: JoinSample[], scenarios: string[], notes: string[], failures: FailedRound[]): string {
   const summary = markdownTable(
     ['Scenario', 'Samples (joins)', 'Join→rostered median ms', 'Join→rostered p95 ms', 'Join→all links open median ms', 'Join→all links open p95 ms', `Rostered ≥ ${SLOW_MS} ms`, 'Failed rounds'],
@@ -336,16 +361,34 @@ async function main(cfg: Config): Promise<void> {
       `Node: each round is a fresh room with fresh sessions; joiners join one at a time and the room settles (full mesh, safety codes ready) before the next joins. ${cfg.warmup} untimed warm-up round(s) first. Identities are made once per peer slot.`,
     );
   }
+  let sideBySide = '';
   if (runChromium) {
-    for (const mode of cfg.chromiumModes) {
-      const result = await runChromiumBench(
-        { brokerUrl: broker.url, rounds: cfg.chromiumRounds, timeoutMs: cfg.timeoutMs, mode, progress, failures },
-        (p) => liveProfiles.add(p),
-      );
-      samples.push(...result.samples);
-      chromiumVersion = result.version;
-      scenarios.push(chromiumScenario(mode));
+    // The baselines run in the same Chromium, one round after each warm Kibitz round.
+    const baselines = cfg.chromiumModes.includes('warm') ? await openBaselines() : null;
+    let baselineResult: BaselineResult | null = null;
+    try {
+      for (const mode of cfg.chromiumModes) {
+        const result = await runChromiumBench(
+          {
+            brokerUrl: broker.url,
+            rounds: cfg.chromiumRounds,
+            timeoutMs: cfg.timeoutMs,
+            mode,
+            progress,
+            failures,
+            ...(mode === 'warm' && baselines ? { afterRound: () => baselines.round(true) } : {}),
+          },
+          (p) => liveProfiles.add(p),
+        );
+        samples.push(...result.samples);
+        chromiumVersion = result.version;
+        scenarios.push(chromiumScenario(mode));
+      }
+      baselineResult = baselines?.result() ?? null;
+    } finally {
+      await baselines?.close();
     }
+    if (baselineResult) sideBySide = sideBySideTable(baselineResult, samples.filter((x) => x.scenario === chromiumScenario('warm')));
     notes.push(
       'Chromium: timed inside the joiner\'s popup (performance.now() from the "Join" click event to the DOM showing the state), so it includes popup → background/offscreen document → popup messaging and rendering. The invite link is pasted before the clock starts.',
       ...(cfg.chromiumModes.includes('fresh')
@@ -374,7 +417,7 @@ async function main(cfg: Config): Promise<void> {
     ...(runChromium ? [describeBuild()] : []),
     `Rounds: Node ${runNode ? `${cfg.nodeRounds} per size (sizes ${cfg.sizes.join(', ')})` : 'not run'}; Chromium ${runChromium ? `${cfg.chromiumRounds} per mode (${cfg.chromiumModes.join(', ')})` : 'not run'}`,
   ];
-  const text = report(header, samples, scenarios, notes, failures.failures) + (migration ? `\n${migrationTable(migration, 4)}` : '');
+  const text = report(header, samples, scenarios, notes, failures.failures) + sideBySide + (migration ? `\n${migrationTable(migration, 4)}` : '');
   console.log(text);
   await writeFile(cfg.out, text);
   progress(`wrote ${cfg.out}`);
