@@ -82,6 +82,20 @@ export interface ConsoleEntry {
   at: number;
 }
 
+interface ConsoleArg {
+  value?: unknown;
+  description?: string;
+  preview?: { properties?: Array<{ name: string; value?: string }>; overflow?: boolean };
+}
+
+/** A console argument as text: an object as its preview ({event: welcome, …}), not "Object". */
+function argText(a: ConsoleArg): string {
+  if (a.value !== undefined) return String(a.value);
+  const props = a.preview?.properties;
+  if (props) return `{${props.map((p) => `${p.name}: ${p.value ?? '?'}`).join(', ')}${a.preview?.overflow ? ', …' : ''}}`;
+  return a.description ?? '';
+}
+
 /** What one profile's extension pages, service worker and offscreen document said. */
 export class ConsoleLog {
   readonly entries: ConsoleEntry[] = [];
@@ -340,8 +354,8 @@ async function watchOffscreenConsole(cdp: CDPSession, origin: string, log: Conso
     }
     const url = sessionUrl.get(sessionId) ?? 'offscreen';
     if (msg.method === 'Runtime.consoleAPICalled' && msg.params) {
-      const args = (msg.params.args ?? []) as Array<{ value?: unknown; description?: string }>;
-      const text = args.map((a) => (a.value !== undefined ? String(a.value) : (a.description ?? ''))).join(' ');
+      const args = (msg.params.args ?? []) as ConsoleArg[];
+      const text = args.map(argText).join(' ');
       log.add(normLevel(String(msg.params.type)), url, text);
     } else if (msg.method === 'Runtime.exceptionThrown' && msg.params) {
       const d = msg.params.exceptionDetails ?? {};
