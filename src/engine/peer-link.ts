@@ -287,7 +287,6 @@ export class PeerLink {
       return;
     }
     if (body.cand === null) return;
-    if (/\.local(\s|$)/i.test(body.cand.candidate)) return; // mDNS names cannot resolve between our peers.
     try {
       await this.pc.addIceCandidate(body.cand);
     } catch (err) {

@@ -155,6 +155,18 @@ describe('PeerLink', () => {
     link.close('closed-by-us');
   });
 
+  it('passes mDNS (.local) candidates on: a browser without camera permission has no other host candidates', async () => {
+    const { pc } = makeLink([FP], 'answerer');
+    const added: string[] = [];
+    pc.addIceCandidate = async (c?: unknown) => void added.push((c as { candidate: string }).candidate);
+    const link = pcLinks.get(pc) as PeerLink;
+    link.handleSignal(OFFER);
+    const mdns = 'candidate:1 1 udp 2122260223 6884feba-ae67-4665-a8d5-50977e109294.local 54321 typ host generation 0';
+    link.handleSignal({ k: 'cand', cand: { candidate: mdns, sdpMid: '0', sdpMLineIndex: 0 } });
+    await until(() => added.length > 0);
+    expect(added).toEqual([mdns]);
+  });
+
   it('closes at once when a description cannot be applied before the link is up (a garbage offer)', async () => {
     const { pc, seen } = makeLink([FP], 'answerer');
     pc.setRemoteDescription = async () => {
