@@ -38,6 +38,28 @@ export const POPUP_PAGES: readonly string[] = ['/popup.html'];
 export const WORKER_PATH = '/background.js';
 
 /**
+ * The sender's URL when it is on this extension's origin (and claims no other origin), else
+ * null. Scheme and host are compared explicitly: `URL.origin` is "null" for non-special
+ * schemes in some runtimes, which would make every extension URL look alike.
+ */
+function ownExtensionUrl(sender: SenderLike, extensionId: string, extensionBaseUrl: string): URL | null {
+  if (typeof extensionId !== 'string' || extensionId.length === 0) return null;
+  if (sender.id !== extensionId || typeof sender.url !== 'string') return null;
+  let base: URL;
+  let url: URL;
+  try {
+    base = new URL(extensionBaseUrl);
+    url = new URL(sender.url);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== base.protocol || url.host !== base.host || url.host.length === 0) return null;
+  if (url.username || url.password) return null;
+  if (sender.origin !== undefined && sender.origin !== `${base.protocol}//${base.host}`) return null;
+  return url;
+}
+
+/**
  * True when `sender` is a top-level document of this extension at one of `allowedPaths`.
  * `extensionBaseUrl` is `runtime.getURL('/')` (e.g. `chrome-extension://<id>/`).
  * Content scripts fail this check: their `url` is the web page's, not ours.
@@ -48,24 +70,9 @@ export function isExtensionPageSender(
   extensionBaseUrl: string,
   allowedPaths: readonly string[],
 ): boolean {
-  if (!sender || typeof extensionId !== 'string' || extensionId.length === 0) return false;
-  if (sender.id !== extensionId) return false;
-  if (typeof sender.url !== 'string') return false;
-
-  let base: URL;
-  let url: URL;
-  try {
-    base = new URL(extensionBaseUrl);
-    url = new URL(sender.url);
-  } catch {
-    return false;
-  }
-  // Compare scheme and host explicitly: `URL.origin` is "null" for non-special schemes in
-  // some runtimes, which would make every extension URL look alike.
-  if (url.protocol !== base.protocol || url.host !== base.host || url.host.length === 0) return false;
-  if (url.username || url.password) return false;
-  if (!allowedPaths.includes(url.pathname)) return false;
-  if (sender.origin !== undefined && sender.origin !== `${base.protocol}//${base.host}`) return false;
+  if (!sender) return false;
+  const url = ownExtensionUrl(sender, extensionId, extensionBaseUrl);
+  if (!url || !allowedPaths.includes(url.pathname)) return false;
   // Only top-level documents: a framed copy of a page is not the page a person opened.
   if (typeof sender.frameId === 'number' && sender.frameId !== 0) return false;
   return true;
@@ -84,20 +91,8 @@ export function isExtensionWorkerSender(
   extensionBaseUrl: string,
   workerPath: string = WORKER_PATH,
 ): boolean {
-  if (!sender || typeof extensionId !== 'string' || extensionId.length === 0) return false;
-  if (sender.id !== extensionId || typeof sender.url !== 'string') return false;
+  if (!sender) return false;
   if (sender.tab !== undefined || sender.frameId !== undefined || sender.documentId !== undefined) return false;
-  let base: URL;
-  let url: URL;
-  try {
-    base = new URL(extensionBaseUrl);
-    url = new URL(sender.url);
-  } catch {
-    return false;
-  }
-  if (url.protocol !== base.protocol || url.host !== base.host || url.host.length === 0) return false;
-  if (url.username || url.password || url.search || url.hash) return false;
-  if (url.pathname !== workerPath) return false;
-  if (sender.origin !== undefined && sender.origin !== `${base.protocol}//${base.host}`) return false;
-  return true;
+  const url = ownExtensionUrl(sender, extensionId, extensionBaseUrl);
+  return url !== null && !url.search && !url.hash && url.pathname === workerPath;
 }
