@@ -32,6 +32,8 @@ import {
 export const PING_INTERVAL_MS = 2_000;
 export const SILENCE_LIMIT_MS = 8_000;
 export const CONNECT_TIMEOUT_MS = 20_000;
+/** How long a track waits for the media lanes, which follow the link's first negotiation. */
+export const LANES_WAIT_MS = 10_000;
 /** Above this much unsent data a channel is considered stuck and content is refused. */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const FINGERPRINT_READ_ATTEMPTS = 20;
@@ -96,6 +98,8 @@ export class PeerLink {
   private signalQueue: Promise<void> = Promise.resolve();
   private lastHeard: number;
   private readonly timers: unknown[] = [];
+  /** setTrack calls waiting for the media lanes' renegotiation. */
+  private readonly laneWaiters = new Set<() => void>();
   private readyFired = false;
   private descriptionSent = false;
   private readonly probes = new Set<() => void>();
@@ -129,11 +133,10 @@ export class PeerLink {
       const lane = this.laneOf(ev.transceiver);
       if (lane) this.opts.events.onTrack(lane, ev.track);
     };
-    if (this.role === 'dialer') {
-      // Lanes first, then the data section: the m-line order is the lane order on both sides.
-      for (const lane of MEDIA_LANES) this.pc.addTransceiver(laneKind(lane), { direction: 'sendrecv' });
-      this.openChannels();
-    }
+    // The first offer carries the data channels only: four media m-lines cost Chromium ~40 ms
+    // of SDP work on the join path. The lanes follow in a renegotiation once the link is up
+    // (addMediaLanes), in lane order, so the transceiver order is the lane order on both sides.
+    if (this.role === 'dialer') this.openChannels();
     this.timers.push(
       opts.clock.setTimeout(() => {
         if (!this.readyFired) this.close('timeout');
@@ -187,14 +190,38 @@ export class PeerLink {
 
   /** Put a local track (or nothing) on one lane of this pair's connection only. */
   async setTrack(lane: MediaLane, track: MediaTrackLike | null): Promise<void> {
+    // Right after the link is up the lanes may still be on their way (the renegotiation).
+    const deadline = this.opts.clock.now() + LANES_WAIT_MS;
+    while (!this.closed && this.transceivers().length < MEDIA_LANES.length && this.opts.clock.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = this.opts.clock.setTimeout(resolve, Math.max(1, deadline - this.opts.clock.now()));
+        this.laneWaiters.add(() => {
+          this.opts.clock.clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
     const transceiver = this.transceivers()[MEDIA_LANES.indexOf(lane)];
     if (!transceiver) throw new Error('media lanes are not negotiated yet');
     await transceiver.sender.replaceTrack(track);
   }
 
+  /** The dialer adds the media lanes once the link is up (see the constructor). */
+  private addMediaLanes(): void {
+    if (this.role !== 'dialer' || this.closed || this.transceivers().length > 0) return;
+    for (const lane of MEDIA_LANES) this.pc.addTransceiver(laneKind(lane), { direction: 'sendrecv' });
+    this.wakeLaneWaiters();
+  }
+
+  private wakeLaneWaiters(): void {
+    for (const wake of this.laneWaiters) wake();
+    this.laneWaiters.clear();
+  }
+
   close(reason: LinkCloseReason): void {
     if (this.closed) return;
     this.closed = true;
+    this.wakeLaneWaiters();
     for (const t of this.timers) {
       this.opts.clock.clearTimeout(t);
       this.opts.clock.clearInterval(t);
@@ -279,6 +306,7 @@ export class PeerLink {
       if (body.desc.type === 'offer') {
         // Accept every offered lane as send-capable so later media is a replaceTrack, not a renegotiation.
         for (const t of this.transceivers()) t.direction = 'sendrecv';
+        this.wakeLaneWaiters();
         if (!this.control) this.openChannels();
         await this.pc.setLocalDescription();
         const local = this.pc.localDescription;
@@ -328,6 +356,7 @@ export class PeerLink {
       this.lastHeard = this.opts.clock.now();
       this.startLiveness();
       this.setPhase('connected');
+      this.addMediaLanes();
       this.opts.events.onReady(fp);
       for (const d of this.pendingControl.splice(0)) this.onControlData(d);
       for (const d of this.pendingContent.splice(0)) this.onContentData(d);

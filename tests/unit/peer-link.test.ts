@@ -112,6 +112,27 @@ describe('PeerLink', () => {
     link.close('closed-by-us');
   });
 
+  it('offers the data channels first and adds the media lanes once the link is up; a track waits for them', async () => {
+    const { link, pc, seen } = makeLink([FP]);
+    const added: TransceiverLike[] = [];
+    const put: unknown[] = [];
+    pc.addTransceiver = () => {
+      const t: TransceiverLike = { mid: null, direction: 'sendrecv', sender: { track: null, replaceTrack: async (tr) => void put.push(tr) }, receiver: { track: null } };
+      added.push(t);
+      return t;
+    };
+    pc.getTransceivers = () => added;
+    expect(added).toHaveLength(0); // the first offer: data only
+    const track = { kind: 'audio' } as unknown as Parameters<PeerLink['setTrack']>[1];
+    const early = link.setTrack('mic', track); // asked for before the lanes exist
+    pc.channels.forEach((c) => c.open());
+    await until(() => seen.ready !== undefined);
+    expect(added).toHaveLength(4);
+    await early;
+    expect(put).toEqual([track]);
+    link.close('closed-by-us');
+  });
+
   it('closes, fail-closed, when the fingerprint never becomes readable', async () => {
     const { pc, seen } = makeLink([null]);
     pc.channels.forEach((c) => c.open());
