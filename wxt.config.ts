@@ -1,5 +1,5 @@
 import { defineConfig } from 'wxt';
-import { EXTENSION_PUBLIC_KEY, INSTALL_PROBE_PATH, JOIN_PAGE_PATH } from './src/invite/extension-identity';
+import { EXTENSION_PUBLIC_KEY, INSTALL_PROBE_PATH, JOIN_PAGE_PATH, LOOPBACK_INVITE_HOSTS } from './src/invite/extension-identity';
 
 const FALLBACK_BROKER_URL = 'ws://127.0.0.1:8787';
 
@@ -32,7 +32,7 @@ function buildBrokerUrl(): string {
  * installed (the probe image) or navigate to the join screen; every other site sees nothing.
  */
 function invitePageOrigins(): string[] {
-  const origins = ['http://127.0.0.1/*', 'http://localhost/*', 'http://[::1]/*'];
+  const origins = LOOPBACK_INVITE_HOSTS.map((host) => `http://${host}/*`);
   const broker = new URL(buildBrokerUrl());
   const scheme = broker.protocol === 'wss:' ? 'https' : 'http';
   const pattern = `${scheme}://${broker.hostname}/*`;

@@ -8,6 +8,7 @@
  * are covered; any other broker's page loads and hands over as before. Pure module.
  */
 import { INVITE_PAGE, inviteBaseFor } from '../engine/link';
+import { LOOPBACK_INVITE_HOSTS } from '../invite/extension-identity';
 
 export const INVITE_RULE_ID = 1;
 
@@ -25,7 +26,7 @@ function escapeRegex(s: string): string {
 
 /** Matches an invite page's address (group 1) and its fragment, if any (group 2); no query. */
 export function inviteUrlRegex(builtInBrokerUrl: string): string {
-  const loopback = `http://(?:127\\.0\\.0\\.1|localhost|\\[::1\\])(?::[0-9]{1,5})?/${INVITE_PAGE}`;
+  const loopback = `http://(?:${LOOPBACK_INVITE_HOSTS.map(escapeRegex).join('|')})(?::[0-9]{1,5})?/${INVITE_PAGE}`;
   let builtIn: string | null = null;
   try {
     const base = inviteBaseFor(builtInBrokerUrl);

@@ -23,3 +23,10 @@ const EXTENSION_ID_RE = /^[a-p]{32}$/;
 export function isExtensionId(v: unknown): v is string {
   return typeof v === 'string' && EXTENSION_ID_RE.test(v);
 }
+
+/**
+ * Hosts of brokers on this machine, any port: their invite pages may open the join screen (web-
+ * accessible resources), and Kibitz has host access to them for the invite redirect. The manifest
+ * and the redirect rule both come from this one list, so the two cannot drift apart.
+ */
+export const LOOPBACK_INVITE_HOSTS = ['127.0.0.1', 'localhost', '[::1]'] as const;
