@@ -142,6 +142,12 @@ export interface Profile {
   permissionState(name: 'camera' | 'microphone'): Promise<string>;
   /** The toolbar icon's badge text and title, as the extension set them. */
   badge(): Promise<{ text: string; title: string }>;
+  /**
+   * Evaluates a JavaScript expression in the extension's offscreen document (where the engine
+   * lives; not a Playwright page) over CDP and returns its JSON value. Throws if that document
+   * is not open or the expression throws.
+   */
+  evaluateInOffscreen(expression: string): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -250,7 +256,7 @@ export async function launchProfile(label: string, options: LaunchOptions = {}):
     for (const name of ['camera', 'microphone'] as const) {
       await cdp.send('Browser.setPermission', { origin, permission: { name }, setting: 'granted' });
     }
-    await watchOffscreenConsole(cdp, origin, log);
+    const evaluateInOffscreen = await watchOffscreenConsole(cdp, origin, log);
 
     const openExtensionPage = async (path: string): Promise<Page> => {
       const page = await ctx.newPage();
@@ -284,6 +290,7 @@ export async function launchProfile(label: string, options: LaunchOptions = {}):
           return { text: await action.getBadgeText({}), title: await action.getTitle({}) };
         });
       },
+      evaluateInOffscreen,
       close,
     };
     return profile;
@@ -318,9 +325,15 @@ function normLevel(type: string): string {
  * read over CDP: discover targets, attach (non-flat) to the extension's offscreen/background
  * documents, and enable Runtime, which also replays what was logged before we attached.
  */
-async function watchOffscreenConsole(cdp: CDPSession, origin: string, log: ConsoleLog): Promise<void> {
+async function watchOffscreenConsole(
+  cdp: CDPSession,
+  origin: string,
+  log: ConsoleLog,
+): Promise<(expression: string) => Promise<unknown>> {
   const attached = new Map<string, string>(); // targetId -> sessionId
   const sessionUrl = new Map<string, string>();
+  /** Replies to our own Runtime.evaluate requests, by message id. */
+  const pending = new Map<number, (reply: { result?: Record<string, any>; error?: { message?: string } }) => void>();
   let nextId = 1;
   const consider = async (info: { targetId: string; type: string; url: string }): Promise<void> => {
     if (info.type !== 'background_page' && info.type !== 'other') return;
@@ -343,6 +356,10 @@ async function watchOffscreenConsole(cdp: CDPSession, origin: string, log: Conso
       log.add('warning', 'harness', `could not watch ${info.url}: ${String(err)}`);
     }
   };
+  cdp.on('Target.detachedFromTarget', ({ sessionId, targetId }) => {
+    sessionUrl.delete(sessionId);
+    if (targetId) attached.delete(targetId);
+  });
   cdp.on('Target.targetCreated', ({ targetInfo }) => void consider(targetInfo));
   cdp.on('Target.targetInfoChanged', ({ targetInfo }) => void consider(targetInfo));
   cdp.on('Target.receivedMessageFromTarget', ({ sessionId, message }) => {
@@ -350,6 +367,12 @@ async function watchOffscreenConsole(cdp: CDPSession, origin: string, log: Conso
     try {
       msg = JSON.parse(message);
     } catch {
+      return;
+    }
+    const reply = typeof (msg as { id?: unknown }).id === 'number' ? pending.get((msg as { id: number }).id) : undefined;
+    if (reply) {
+      pending.delete((msg as { id: number }).id);
+      reply(msg as { result?: Record<string, any>; error?: { message?: string } });
       return;
     }
     const url = sessionUrl.get(sessionId) ?? 'offscreen';
@@ -363,6 +386,22 @@ async function watchOffscreenConsole(cdp: CDPSession, origin: string, log: Conso
     }
   });
   await cdp.send('Target.setDiscoverTargets', { discover: true });
+  return async (expression) => {
+    const sessionId = [...sessionUrl].filter(([, url]) => url.includes('/offscreen')).at(-1)?.[0];
+    if (!sessionId) throw new Error('the offscreen document is not open (or not attached yet)');
+    const id = nextId++;
+    const answer = new Promise<{ result?: Record<string, any>; error?: { message?: string } }>((resolve) => pending.set(id, resolve));
+    await cdp.send('Target.sendMessageToTarget', {
+      sessionId,
+      message: JSON.stringify({ id, method: 'Runtime.evaluate', params: { expression, returnByValue: true, awaitPromise: true } }),
+    });
+    const { result, error } = await withTimeout(answer, 10_000, 'evaluating in the offscreen document').finally(() => pending.delete(id));
+    if (error) throw new Error(`offscreen evaluate failed: ${error.message ?? 'unknown error'}`);
+    if (result?.exceptionDetails) {
+      throw new Error(`offscreen evaluate threw: ${String(result.exceptionDetails.exception?.description ?? result.exceptionDetails.text)}`);
+    }
+    return result?.result?.value;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

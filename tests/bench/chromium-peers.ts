@@ -15,6 +15,7 @@ import { launchProfiles, withTimeout, type Profile } from '../../scripts/lib/bro
 import { joinCall, participantSummaries, readParticipant, setBrokerUrl, setName, startCall } from '../../scripts/lib/popup';
 import type { CallPhase } from '../../src/engine/session-api';
 import { describePhase } from '../../src/extension/format';
+import { joinPhases, readTimeline, resetTimeline } from './chromium-timeline';
 import { BenchError, JoinFailure, type FailureBudget, type JoinSample } from './sample';
 
 export interface ChromiumBenchOptions {
@@ -58,7 +59,7 @@ function observerScript(expectedOthers: number): string {
   const label = (phase: CallPhase) => JSON.stringify(describePhase({ phase, reason: null, broker: 'open', members: [] }).label);
   return `(() => {
     const L = { connecting: ${label('connecting')}, connected: ${label('connected')}, failed: ${label('failed')}, ended: ${label('ended')} };
-    const st = { click: null, brokerOpen: null, rostered: null, allOpen: null, failed: null, phaseAtClick: '', moved: false, expected: ${expectedOthers} };
+    const st = { origin: performance.timeOrigin, click: null, brokerOpen: null, rostered: null, allOpen: null, failed: null, phaseAtClick: '', moved: false, expected: ${expectedOthers} };
     window.__kibitzBench = st;
     const stateOf = (text) => {
       for (const s of ['reconnecting', 'connecting', 'connected', 'failed']) {
@@ -104,6 +105,8 @@ function observerScript(expectedOthers: number): string {
 }
 
 interface PageTimes {
+  /** The popup's performance.timeOrigin: the other fields are relative to it. */
+  origin: number;
   click: number | null;
   brokerOpen: number | null;
   rostered: number | null;
@@ -147,6 +150,7 @@ async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenc
   const popupB = await preparePopup(b, NAME_B, opts.brokerUrl);
   try {
     const invite = await startCall(popupA);
+    await Promise.all([resetTimeline(a), resetTimeline(b)]);
     await popupB.evaluate(observerScript(1));
     await joinCall(popupB, invite);
     const handle = await popupB
@@ -183,6 +187,12 @@ async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenc
       if (performance.now() > deadline) throw new JoinFailure('A never listed B as connected');
       await popupA.waitForTimeout(100);
     }
+    const [marksB, marksA] = [await readTimeline(b), await readTimeline(a)];
+    const phases = joinPhases(st.origin + st.click, st.origin + st.rostered, marksB, marksA);
+    if (process.env.BENCH_MARKS) {
+      const rel = (m: Record<string, number>) => Object.entries(m).sort((x, y) => x[1] - y[1]).map(([k, t]) => `${k}@${(t - st.origin - st.click!).toFixed(1)}`).join(' ');
+      opts.progress(`marks B: ${rel(marksB)}\n  marks A: ${rel(marksA)}\n  rostered@${(st.rostered - st.click).toFixed(1)}`);
+    }
     return {
       scenario,
       round,
@@ -191,6 +201,8 @@ async function runCall(a: Profile, b: Profile, round: number, opts: ChromiumBenc
       rosteredMs: st.rostered - st.click,
       allLinksOpenMs: st.allOpen - st.click,
       ...(st.brokerOpen !== null && st.brokerOpen <= st.rostered ? { brokerOpenMs: st.brokerOpen - st.click } : {}),
+      ...(phases.dataChannelMs !== null ? { dataChannelMs: phases.dataChannelMs } : {}),
+      phases,
     };
   } finally {
     await leave(popupB);

@@ -34,6 +34,7 @@ import { CHROMIUM_PATH, findExtensionDir, REPO_ROOT, type Profile } from '../../
 import { startTestBroker } from '../integration/sessions';
 import { BASELINES, openBaselines, type BaselineResult } from './baselines';
 import { chromiumScenario, runChromiumBench } from './chromium-peers';
+import { PHASE_LABELS } from './chromium-timeline';
 import { leaveLiveSessions, runNodeBench } from './node-peers';
 import { migrationTable, runMigrationBench } from './migration';
 import { BenchError, FailureBudget, type FailedRound, type JoinSample } from './sample';
@@ -71,7 +72,8 @@ const USAGE = `usage: npm run bench -- [options]
   --max-failures N     failed rounds tolerated, each reported and run again (default 5)
   --deadline-s S       give up (and clean up) after S seconds (default 600)
 Environment: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_MIGRATION_ROUNDS, BENCH_ONLY, BENCH_SIZES,
-BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT, BENCH_MAX_FAILURES, BENCH_DEADLINE_S.`;
+BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT, BENCH_MAX_FAILURES, BENCH_DEADLINE_S;
+BENCH_MARKS=1 prints every Chromium join's raw time line (ms after the click) to stderr.`;
 
 function positiveInt(what: string, raw: string | undefined, fallback: number, min = 1): number {
   if (raw === undefined || raw === '') return fallback;
@@ -214,24 +216,56 @@ function detailRows(samples: JoinSample[], scenarios: string[]): string[][] {
 
 /** Kibitz (warm profiles) beside the bare limits and PeerJS, measured in the same rounds. */
 function sideBySideTable(base: BaselineResult, kibitz: JoinSample[]): string {
-  const k = kibitz.map((x) => x.rosteredMs);
-  const kMedian = median(k);
-  const ratio = (v: number[]) => (v.length && k.length ? `${(kMedian / median(v)).toFixed(1)}×` : '—');
+  const ui = kibitz.map((x) => x.rosteredMs);
+  const channel = kibitz.flatMap((x) => (x.dataChannelMs === undefined ? [] : [x.dataChannelMs]));
+  const ratio = (k: number[], v: number[]) => (v.length && k.length ? `${(median(k) / median(v)).toFixed(2)}×` : '—');
+  const row = (name: string, v: number[]) => [name, String(v.length), ms(median(v)), ms(percentile(v, 95)), ratio(channel, v), ratio(ui, v)];
   const rows = [
-    ...BASELINES.map((name) => [name, String(base.samples[name].length), ms(median(base.samples[name])), ms(percentile(base.samples[name], 95)), ratio(base.samples[name])]),
-    ['Kibitz, warm profiles, "Join" click → "Connected"', String(k.length), ms(kMedian), ms(percentile(k, 95)), '1.0×'],
+    ...BASELINES.map((name) => row(name, base.samples[name])),
+    row('Kibitz, warm profiles, "Join" click → data channel open', channel),
+    row('Kibitz, warm profiles, "Join" click → "Connected" in the popup', ui),
   ];
   return [
     '',
     '## Side by side (Chromium, same run, interleaved round by round)',
     '',
-    markdownTable(['Path', 'Samples', 'Median ms', 'p95 ms', 'Kibitz median ÷ this'], rows, [false, true, true, true, true]),
+    markdownTable(
+      ['Path', 'Samples', 'Median ms', 'p95 ms', 'Kibitz data channel ÷ this', 'Kibitz UI ÷ this'],
+      rows,
+      [false, true, true, true, true, true],
+    ),
     '',
     'Baselines are timed in the page from the start of the attempt to the data channel\'s `open`; PeerJS from',
     '`new Peer()` (server connect included) to the DataConnection\'s `open`, with its `peer` server on loopback and',
-    '`iceServers: []`. Kibitz is timed at the UI (click to "Connected" in the popup), so it also holds popup ↔',
-    'offscreen messaging and rendering; a Kibitz figure on the data-channel definition is not measured yet.',
+    '`iceServers: []`. Kibitz on the same definition runs from the "Join" click in the popup to the `open` of the',
+    'joiner\'s control data channel in the offscreen document (one browser clock for both), so it also holds',
+    'popup → offscreen messaging, the room key and the sealed signaling; at the UI it runs on to "Connected"',
+    '(the holder\'s welcome, the roster and rendering).',
     ...(base.failures.length ? ['', 'Baseline failures (not counted):', ...base.failures.map((f) => `- ${oneLine(f, 300)}`)] : []),
+    '',
+  ].join('\n');
+}
+
+/** Where a Chromium join's time goes, phase by phase (medians over the scenario's joins). */
+function phaseTable(samples: JoinSample[], scenarios: string[]): string {
+  const chromium = scenarios.filter((sc) => samples.some((x) => x.scenario === sc && x.phases));
+  if (!chromium.length) return '';
+  const rows = PHASE_LABELS.map(([key, label]) => [
+    label,
+    ...chromium.flatMap((sc) => {
+      const v = samples.flatMap((x) => (x.scenario === sc && x.phases && x.phases[key] !== null ? [x.phases[key]] : []));
+      return [ms(median(v)), ms(percentile(v, 95))];
+    }),
+  ]);
+  return [
+    '',
+    '## Chromium join, phase by phase (ms)',
+    '',
+    markdownTable(['Phase', ...chromium.flatMap((sc) => [`${sc} median`, `${sc} p95`])], rows, [false, ...chromium.flatMap(() => [true, true])]),
+    '',
+    'Marks from the joiner\'s and the holder\'s offscreen documents (the bench wraps their own `WebSocket` and',
+    '`RTCPeerConnection`; tests/bench/chromium-timeline.ts) and from the joiner\'s popup, on one browser clock.',
+    'Medians of phases do not add up exactly to the median total.',
     '',
   ].join('\n');
 }
@@ -417,7 +451,7 @@ async function main(cfg: Config): Promise<void> {
     ...(runChromium ? [describeBuild()] : []),
     `Rounds: Node ${runNode ? `${cfg.nodeRounds} per size (sizes ${cfg.sizes.join(', ')})` : 'not run'}; Chromium ${runChromium ? `${cfg.chromiumRounds} per mode (${cfg.chromiumModes.join(', ')})` : 'not run'}`,
   ];
-  const text = report(header, samples, scenarios, notes, failures.failures) + sideBySide + (migration ? `\n${migrationTable(migration, 4)}` : '');
+  const text = report(header, samples, scenarios, notes, failures.failures) + sideBySide + phaseTable(samples, scenarios) + (migration ? `\n${migrationTable(migration, 4)}` : '');
   console.log(text);
   await writeFile(cfg.out, text);
   progress(`wrote ${cfg.out}`);

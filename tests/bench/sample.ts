@@ -1,3 +1,5 @@
+import type { JoinPhases } from './chromium-timeline';
+
 /** One measured join, as both benchmark drivers (Node peers, Chromium profiles) report it. */
 export interface JoinSample {
   /** e.g. "Node, 4 peers". */
@@ -20,6 +22,10 @@ export interface JoinSample {
    * 'connected'; data channels open + hello/welcome until rostered.
    */
   breakdown?: { signalingMs: number; transportMs: number; admissionMs: number };
+  /** Chromium: ms from the click until the joiner's control data channel is open (the baselines' definition). */
+  dataChannelMs?: number;
+  /** Chromium: the join split phase by phase (tests/bench/chromium-timeline.ts). */
+  phases?: JoinPhases;
 }
 
 /** Thrown for anything that makes the benchmark's figures meaningless; run.ts exits non-zero. */
