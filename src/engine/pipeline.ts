@@ -75,6 +75,7 @@ export class PairPipeline {
       return this.host.dropped('control', 'unexpected-hello');
     }
     pair.stage = 'identity-checked';
+    this.releaseStaleSelf(pair);
     const decision = await decideAdmission({
       roster: this.host.roster,
       verifier: this.host.verifier!,
@@ -95,6 +96,22 @@ export class PairPipeline {
     pair.verdict = decision.verdict;
     this.host.presence.memberJoined(pair); // the welcome goes out first, then the safety code and media
     this.admit(pair);
+  }
+
+  /**
+   * A joiner whose handshaken certificate a member already holds, while that member has no live
+   * link, is the same participant back (it left and its bye was lost with its closing link, or
+   * it reloaded or crashed): only the holder of the certificate's key can complete that
+   * handshake. The stale entry goes now, as a departure, instead of locking its owner out until
+   * MEMBER_GRACE_MS runs out. A member whose link is live keeps its place, and a second holder of
+   * the same key is refused by the roster as before.
+   */
+  private releaseStaleSelf(pair: Pair): void {
+    const fingerprint = pair.link.remoteFingerprint;
+    const stale = this.host.roster.values().find((m) => m.peerId !== pair.peerId && m.peerId !== this.host.selfId && m.fingerprint === fingerprint);
+    if (!stale || this.host.mesh?.get(stale.peerId)?.admitted) return;
+    this.host.platform.log.info('rejoined under a new peer id: the old entry leaves', { old: stale.peerId.slice(0, 6), peer: pair.peerId.slice(0, 6) });
+    this.host.presence.event({ type: 'member-left', peerId: stale.peerId });
   }
 
   welcome(pair: Pair, msg: Extract<ControlMessage, { kind: 'welcome' }>): void {
