@@ -31,6 +31,19 @@ export interface CallLineOptions {
   peerConfig: () => PeerConnectionConfig;
   drops: DropCounter;
   events: CallLineEvents;
+  /** A client for `brokerUrl` connected ahead of the call (standby-broker.ts), used instead of a new one. */
+  broker?: BrokerClient;
+}
+
+/** A broker client under a fresh token: a new peer id, used for one call. */
+export function newBrokerClient(platform: Platform, url: string): BrokerClient {
+  return new BrokerClient({
+    url,
+    token: newPeerToken((n) => platform.randomBytes(n)),
+    webSocket: platform.webSocket,
+    clock: platform.clock,
+    log: platform.log,
+  });
 }
 
 export class CallLine {
@@ -45,13 +58,7 @@ export class CallLine {
   constructor(private readonly opts: CallLineOptions) {
     const { platform } = opts;
     this.sid = roomSid(opts.roomId);
-    this.broker = new BrokerClient({
-      url: opts.brokerUrl,
-      token: newPeerToken((n) => platform.randomBytes(n)),
-      webSocket: platform.webSocket,
-      clock: platform.clock,
-      log: platform.log,
-    });
+    this.broker = opts.broker ?? newBrokerClient(platform, opts.brokerUrl);
     this.selfId = this.broker.peerId;
     this.mesh = new Mesh({
       factory: platform.peers,

@@ -9,6 +9,7 @@ import { toBase64Url } from './encoding';
 import type { DropChannel } from './drops';
 import { Pair } from './pair';
 import { PeerLink, SignalSequencer, type LinkCloseReason, type SignalBody } from './peer-link';
+import { PreparedDial, PREPARED_DIAL_TTL_MS, type PreparedPeer } from './prepared-dial';
 import type { Clock, Logger, MediaTrackLike, PeerConnectionConfig, PeerFactory } from './platform';
 import type { LinkPhase, MediaLane } from './session-api';
 import { SignalHold } from './signal-hold';
@@ -45,6 +46,7 @@ export class Mesh {
   private readonly candidates = new Map<string, Pair>();
   private readonly retired = new BoundedSet<string>(MAX_RETIRED_LINK_IDS);
   private readonly held = new SignalHold();
+  private prepared: PreparedDial | null = null;
 
   constructor(private readonly opts: MeshOptions) {}
 
@@ -60,9 +62,24 @@ export class Mesh {
     return [...this.pairs.values()];
   }
 
+  /**
+   * A joiner makes its first dial's offer while the broker connects, or takes one `made` while
+   * the form was on screen (prepared-dial.ts); the next dial adopts it. Unused, it is closed
+   * after PREPARED_DIAL_TTL_MS or with the mesh.
+   */
+  prepareDial(made?: PreparedDial): void {
+    this.prepared?.discard();
+    const prepared = made ?? new PreparedDial(this.opts.factory, this.opts.config(), this.opts.log);
+    this.prepared = prepared;
+    this.opts.clock.setTimeout(() => prepared.discard(), PREPARED_DIAL_TTL_MS);
+  }
+
   dial(peerId: string): Pair {
     const linkId = toBase64Url(this.opts.randomBytes(16));
-    return this.create(peerId, 'dialer', linkId, false);
+    const config = this.opts.config();
+    const prepared = this.prepared?.take(config) ?? undefined;
+    this.prepared = null;
+    return this.create(peerId, 'dialer', linkId, false, config, prepared);
   }
 
   /** Route one unsealed, validated signal from `from`. */
@@ -137,6 +154,8 @@ export class Mesh {
   }
 
   closeAll(): void {
+    this.prepared?.discard();
+    this.prepared = null;
     for (const c of [...this.candidates.values()]) this.retire(c, 'closed-by-us');
     for (const p of [...this.pairs.values()]) p.link.close('closed-by-us');
     this.pairs.clear();
@@ -154,7 +173,14 @@ export class Mesh {
     pair.link.close(reason);
   }
 
-  private create(peerId: string, role: 'dialer' | 'answerer', linkId: string, candidate: boolean): Pair {
+  private create(
+    peerId: string,
+    role: 'dialer' | 'answerer',
+    linkId: string,
+    candidate: boolean,
+    config: PeerConnectionConfig = this.opts.config(),
+    prepared?: PreparedPeer,
+  ): Pair {
     const seq = new SignalSequencer(linkId);
     const ev = this.opts.events;
     let pair!: Pair;
@@ -163,7 +189,8 @@ export class Mesh {
       role,
       linkId,
       factory: this.opts.factory,
-      config: this.opts.config(),
+      config,
+      ...(prepared ? { prepared } : {}),
       clock: this.opts.clock,
       log: this.opts.log,
       sendSignal: (body) => this.opts.sendSignal(peerId, seq, body),

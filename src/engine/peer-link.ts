@@ -11,6 +11,7 @@
 import type {
   Clock,
   DataChannelLike,
+  IceCandidateLike,
   Logger,
   MediaTrackLike,
   PeerConnectionConfig,
@@ -28,6 +29,7 @@ import {
   type ControlMessage,
   type SignalMessage,
 } from './wire';
+import { createLinkChannels, type PreparedPeer } from './prepared-dial';
 
 export const PING_INTERVAL_MS = 2_000;
 export const SILENCE_LIMIT_MS = 8_000;
@@ -78,6 +80,8 @@ export interface PeerLinkOptions {
   log: Logger;
   sendSignal(body: SignalBody): void;
   events: PeerLinkEvents;
+  /** A dialer's connection made ahead (prepared-dial.ts), adopted instead of a new one. */
+  prepared?: PreparedPeer;
 }
 
 export class PeerLink {
@@ -114,19 +118,9 @@ export class PeerLink {
     this.role = opts.role;
     this.linkId = opts.linkId;
     this.lastHeard = opts.clock.now();
-    this.pc = opts.factory.create(opts.config);
-    this.pc.onicecandidate = ({ candidate }) => {
-      if (this.closed) return;
-      const body: SignalBody = {
-        k: 'cand',
-        cand: candidate
-          ? { candidate: candidate.candidate, sdpMid: candidate.sdpMid ?? null, sdpMLineIndex: candidate.sdpMLineIndex ?? null }
-          : null,
-      };
-      // Candidates can be gathered before the description that introduces them is sent.
-      if (this.descriptionSent) this.opts.sendSignal(body);
-      else this.heldCandidates.push(body);
-    };
+    const prepared = opts.role === 'dialer' ? opts.prepared : undefined;
+    this.pc = prepared?.pc ?? opts.factory.create(opts.config);
+    this.pc.onicecandidate = ({ candidate }) => this.gathered(candidate);
     this.pc.onnegotiationneeded = () => void this.negotiate();
     this.pc.onconnectionstatechange = () => this.onConnectionState();
     this.pc.ontrack = (ev) => {
@@ -136,7 +130,11 @@ export class PeerLink {
     // The first offer carries the data channels only: four media m-lines cost Chromium ~40 ms
     // of SDP work on the join path. The lanes follow in a renegotiation once the link is up
     // (addMediaLanes), in lane order, so the transceiver order is the lane order on both sides.
-    if (this.role === 'dialer') this.openChannels();
+    if (prepared) {
+      this.adoptChannels(prepared);
+      for (const candidate of prepared.candidates) this.gathered(candidate);
+      void this.sendPreparedOffer(prepared.offer);
+    } else if (this.role === 'dialer') this.adoptChannels(createLinkChannels(this.pc));
     this.timers.push(
       opts.clock.setTimeout(() => {
         if (!this.readyFired) this.close('timeout');
@@ -256,9 +254,22 @@ export class PeerLink {
     return MEDIA_LANES[index] ?? null;
   }
 
-  private openChannels(): void {
-    this.control = this.pc.createDataChannel('control', { negotiated: true, id: 0, ordered: true });
-    this.content = this.pc.createDataChannel('content', { negotiated: true, id: 1, ordered: true });
+  private gathered(candidate: IceCandidateLike | null): void {
+    if (this.closed) return;
+    const body: SignalBody = {
+      k: 'cand',
+      cand: candidate
+        ? { candidate: candidate.candidate, sdpMid: candidate.sdpMid ?? null, sdpMLineIndex: candidate.sdpMLineIndex ?? null }
+        : null,
+    };
+    // Candidates can be gathered before the description that introduces them is sent.
+    if (this.descriptionSent) this.opts.sendSignal(body);
+    else this.heldCandidates.push(body);
+  }
+
+  private adoptChannels(channels: { control: DataChannelLike; content: DataChannelLike }): void {
+    this.control = channels.control;
+    this.content = channels.content;
     for (const ch of [this.control, this.content]) {
       ch.onopen = () => this.maybeReady();
       ch.onclose = () => {
@@ -286,6 +297,23 @@ export class PeerLink {
     }
   }
 
+  /** The prepared offer was applied ahead of the dial; it goes out once the dial adopts it. */
+  private async sendPreparedOffer(offer: Promise<void>): Promise<void> {
+    this.makingOffer = true;
+    try {
+      await offer;
+      const local = this.pc.localDescription;
+      if (this.closed) return;
+      if (local?.type !== 'offer' || !local.sdp) throw new Error(`no local offer (signaling state ${this.pc.signalingState})`);
+      this.sendDescription({ type: 'offer', sdp: local.sdp });
+    } catch (err) {
+      this.opts.log.warn('prepared offer unusable', { peer: this.remotePeerId.slice(0, 6), error: String(err) });
+      this.close('failed');
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
   private sendDescription(desc: { type: 'offer' | 'answer'; sdp: string }): void {
     this.opts.sendSignal({ k: 'desc', desc });
     this.descriptionSent = true;
@@ -307,7 +335,7 @@ export class PeerLink {
         // Accept every offered lane as send-capable so later media is a replaceTrack, not a renegotiation.
         for (const t of this.transceivers()) t.direction = 'sendrecv';
         this.wakeLaneWaiters();
-        if (!this.control) this.openChannels();
+        if (!this.control) this.adoptChannels(createLinkChannels(this.pc));
         await this.pc.setLocalDescription();
         const local = this.pc.localDescription;
         if (local?.type === 'answer' && local.sdp) this.sendDescription({ type: 'answer', sdp: local.sdp });

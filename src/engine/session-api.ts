@@ -111,7 +111,12 @@ export type SessionCommand =
   | { op: 'leave' }
   | { op: 'chat'; text: string }
   | { op: 'set-media'; lane: 'mic' | 'camera'; on: boolean }
-  | { op: 'mark-verified'; peerId: string };
+  | { op: 'mark-verified'; peerId: string }
+  /**
+   * The start or join form is on screen: connect the next call's broker socket now (the one
+   * `link` names, else `brokerUrl`). Ignored during a call; nothing to show if it fails.
+   */
+  | { op: 'warm-up'; brokerUrl: string; link?: string };
 
 export const MAX_NAME_LENGTH = 64;
 export const MAX_CHAT_LENGTH = 4000;

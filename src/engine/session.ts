@@ -12,7 +12,7 @@
 import type { BrokerState } from './broker-client';
 import { checkBrokerUrl } from './broker-url';
 import { mayAnswerOffer } from './admission';
-import { CallLine } from './call-line';
+import { CallLine, newBrokerClient } from './call-line';
 import { CallMedia, type MediaEvent } from './call-media';
 import { ChatFlow } from './chat-flow';
 import { ChatStore } from './chat-store';
@@ -35,6 +35,8 @@ import { Roster } from './roster';
 import type { ParticipantKind, SessionCommand, SessionView, TrustState } from './session-api';
 import { resolveOptions, sessionStats, type ResolvedOptions, type SessionOptions, type SessionStats } from './session-options';
 import { buildSessionView } from './session-view';
+import { sameBroker, StandbyBroker, STANDBY_IDLE_MS } from './standby-broker';
+import { PreparedDial, SpareDial } from './prepared-dial';
 import { TrustStore } from './trust';
 import { verifierFor, type Verifier } from './verifier';
 import { ViewEmitter } from './view-emitter';
@@ -58,6 +60,8 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   readonly pipeline: PairPipeline;
   private readonly chatFlow: ChatFlow;
   private readonly views: ViewEmitter<SessionView>;
+  private readonly standby: StandbyBroker;
+  private readonly spareDial: SpareDial;
 
   // One call's state; replaced whole on the next start or join.
   private line: CallLine | null = null;
@@ -84,6 +88,8 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.chatFlow = new ChatFlow({ roster: this.roster, router: this.router, chat: this.chat, clock: platform.clock, randomBytes });
     this.trustAlarms = new TrustAlarms(this.notices);
     this.views = new ViewEmitter(() => this.projectView(), platform.log);
+    this.standby = new StandbyBroker((url) => newBrokerClient(platform, url), platform.clock, platform.log);
+    this.spareDial = new SpareDial(() => new PreparedDial(platform.peers, this.opts.peerConfig, platform.log), platform.clock, STANDBY_IDLE_MS);
   }
 
   get broker() { return this.line?.broker ?? null; }
@@ -145,6 +151,8 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
         return this.start(command.name, command.brokerUrl, command.link);
       case 'join':
         return this.join(command.name, command.link, command.brokerUrl);
+      case 'warm-up':
+        return this.warmUp(command.brokerUrl, command.link);
       case 'leave':
         return this.leave();
       case 'chat':
@@ -170,7 +178,26 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   private async join(name: string, linkText: string, brokerUrl: string): Promise<void> {
     const parsed = parseLink(linkText);
     if (!parsed.ok) throw new Error(parsed.error);
-    if (await this.open(name, parsed.link, brokerUrl)) await this.presence.joinRoom();
+    // A joiner dials the holder next: its offer is made while the broker connects.
+    if (await this.open(name, parsed.link, brokerUrl, { prepareDial: true })) await this.presence.joinRoom();
+  }
+
+  /**
+   * The start or join form is on screen (standby-broker.ts, prepared-dial.ts): connect the
+   * configured broker's socket, and with a room link make the dial's offer, ahead of the click.
+   * A link naming another broker is not contacted before "Join": pasting a link is not consent
+   * to tell its broker this browser's address.
+   */
+  private async warmUp(brokerUrl: string, linkText?: string): Promise<void> {
+    if (this.inCall()) return;
+    const url = checkBrokerUrl(brokerUrl);
+    if (!url.ok || !url.value) throw new Error(url.reason ?? 'Invalid broker address.');
+    // A link that does not parse (yet) is no join: the join itself will say what is wrong.
+    const parsed = linkText === undefined ? null : parseLink(linkText);
+    const elsewhere = parsed?.ok && parsed.link.broker !== undefined && !sameBroker(parsed.link.broker, url.value);
+    if (!elsewhere) this.standby.warm(url.value);
+    // Only a joiner dials; a form with a link on it is about to join. Nothing leaves this machine.
+    if (parsed?.ok) this.spareDial.keep();
   }
 
   private async leave(): Promise<void> {
@@ -203,7 +230,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   // ---------------------------------------------------------------- call setup and teardown
 
   /** Opens the call's line; false when the person left while it was connecting. */
-  private async open(rawName: string, link: RoomLink, brokerUrl: string): Promise<boolean> {
+  private async open(rawName: string, link: RoomLink, brokerUrl: string, opts: { prepareDial?: boolean } = {}): Promise<boolean> {
     if (this.inCall()) throw new Error('You are already in a call. Leave it first.');
     const name = cleanName(rawName);
     if (!name) throw new Error(nameProblem(rawName) ?? 'Enter your name.');
@@ -220,11 +247,24 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.roomLink = encodeLink(link, this.opts.linkBase ?? inviteBaseFor(url.value));
     this.verifier = verifierFor(link);
     await this.trust.load();
-    const line = new CallLine({ platform: this.platform, roomId: link.roomId, brokerUrl: url.value, peerConfig: () => this.opts.peerConfig, drops: this.drops, events: this.lineEvents() });
+    const standby = this.standby.take(url.value);
+    const line = new CallLine({
+      platform: this.platform,
+      roomId: link.roomId,
+      brokerUrl: url.value,
+      peerConfig: () => this.opts.peerConfig,
+      drops: this.drops,
+      events: this.lineEvents(),
+      ...(standby ? { broker: standby } : {}),
+    });
     this.line = line;
     this.selfId = line.selfId;
     this.presence.begin(line.selfId);
     this.emit();
+    // A host dials nobody first: a spare offer made for the form goes unused.
+    const spare = this.spareDial.take();
+    if (opts.prepareDial) line.mesh.prepareDial(spare ?? undefined);
+    else spare?.discard();
     try {
       await line.connect();
       return this.line === line;

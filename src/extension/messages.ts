@@ -202,6 +202,15 @@ export function checkCommand(raw: unknown): Check<SessionCommand> {
       if (!isPeerId(raw.peerId)) return { ok: false, reason: 'Unknown participant.' };
       return { ok: true, value: { op: 'mark-verified', peerId: raw.peerId } };
     }
+    case 'warm-up': {
+      if (!hasExactKeys(raw, ['op', 'brokerUrl'], ['link'])) return { ok: false, reason: 'Malformed command.' };
+      const broker = checkBrokerUrl(raw.brokerUrl);
+      if (!broker.ok || broker.value === undefined) return { ok: false, reason: broker.reason ?? 'Invalid broker address.' };
+      if (!Object.prototype.hasOwnProperty.call(raw, 'link')) return { ok: true, value: { op: 'warm-up', brokerUrl: broker.value } };
+      const link = checkRoomLink(raw.link);
+      if (!link.ok) return link;
+      return { ok: true, value: { op: 'warm-up', brokerUrl: broker.value, link: link.value } };
+    }
     default:
       return { ok: false, reason: 'Unknown command.' };
   }

@@ -84,6 +84,8 @@ describe('commands', () => {
     expect(parseCommand({ op: 'chat', text: 'line one\nline two' })).toEqual({ op: 'chat', text: 'line one\nline two' });
     expect(parseCommand({ op: 'set-media', lane: 'camera', on: true })).toEqual({ op: 'set-media', lane: 'camera', on: true });
     expect(parseCommand({ op: 'mark-verified', peerId: PEER })).toEqual({ op: 'mark-verified', peerId: PEER });
+    expect(parseCommand({ op: 'warm-up', brokerUrl: 'ws://127.0.0.1:8787' })).toEqual({ op: 'warm-up', brokerUrl: 'ws://127.0.0.1:8787' });
+    expect(parseCommand({ op: 'warm-up', brokerUrl: 'ws://127.0.0.1:8787', link: LINK })).toEqual({ op: 'warm-up', brokerUrl: 'ws://127.0.0.1:8787', link: LINK });
   });
 
   it('rejects unknown ops, extra or missing fields and wrong types', () => {
@@ -106,6 +108,10 @@ describe('commands', () => {
       { op: 'mark-verified', peerId: 'has space' },
       { op: 'mark-verified', peerId: 'x'.repeat(129) },
       { op: 'join', name: 'Bob', link: 'no fragment here', brokerUrl: 'ws://x' },
+      { op: 'warm-up' },
+      { op: 'warm-up', brokerUrl: 'https://broker.example' },
+      { op: 'warm-up', brokerUrl: 'ws://x', name: 'Ada' },
+      { op: 'warm-up', brokerUrl: 'ws://x', link: 'no fragment here' },
       Object.assign(Object.create({ inherited: true }), { op: 'leave' }),
     ];
     for (const b of bad) expect(parseCommand(b), JSON.stringify(b)).toBeNull();

@@ -1,0 +1,125 @@
+/**
+ * A dialer's peer connection made ahead of the dial. A joiner knows from the moment it joins
+ * that it will dial the room's holder, but learns the holder's id only after the broker
+ * connect and the holder lookup. Creating the offer (channels plus `setLocalDescription`, 8–20
+ * ms of SDP and ICE set-up in Chromium, measured by the bench's phase table) meanwhile takes
+ * it off the join path. The offer names no peer: it only becomes a link's when the dial adopts
+ * it, under that dial's fresh link id.
+ *
+ * Single use. Anything it gathered before the adoption is handed over; if no dial adopts it
+ * (the joiner found the room empty and holds it, or it left), it is closed.
+ */
+import type { Clock, DataChannelLike, IceCandidateLike, Logger, PeerConnectionConfig, PeerFactory, RtcPeerLike } from './platform';
+
+/**
+ * A prepared connection nobody dialed within this is closed: it holds ICE ports, and a join
+ * that has not dialed by then (the room had no host yet) is not on the fast path anyway.
+ */
+export const PREPARED_DIAL_TTL_MS = 10_000;
+
+export interface PreparedPeer {
+  readonly pc: RtcPeerLike;
+  readonly control: DataChannelLike;
+  readonly content: DataChannelLike;
+  /** Settles once the local offer is applied (rejects if it could not be made). */
+  readonly offer: Promise<void>;
+  /** Candidates gathered before the adoption (null = gathering complete), in order. */
+  readonly candidates: Array<IceCandidateLike | null>;
+}
+
+/** The two negotiated data channels every link carries, with the same ids on both sides. */
+export function createLinkChannels(pc: RtcPeerLike): { control: DataChannelLike; content: DataChannelLike } {
+  return {
+    control: pc.createDataChannel('control', { negotiated: true, id: 0, ordered: true }),
+    content: pc.createDataChannel('content', { negotiated: true, id: 1, ordered: true }),
+  };
+}
+
+export class PreparedDial {
+  private peer: PreparedPeer | null;
+  private readonly configKey: string;
+
+  constructor(factory: PeerFactory, config: PeerConnectionConfig, private readonly log: Logger) {
+    this.configKey = JSON.stringify(config);
+    const pc = factory.create(config);
+    const { control, content } = createLinkChannels(pc);
+    const candidates: Array<IceCandidateLike | null> = [];
+    pc.onicecandidate = ({ candidate }) => void candidates.push(candidate ?? null);
+    // Not on negotiationneeded: that event comes a task or more later, and the offer is all
+    // the negotiation the channels need (the media lanes follow once the link is up).
+    const offer = pc.setLocalDescription();
+    offer.catch((err: unknown) => this.log.warn('prepared offer failed', { error: String(err) }));
+    this.peer = { pc, control, content, offer, candidates };
+  }
+
+  /** The prepared connection for a dial under `config`, once; null if used, closed or made for another config. */
+  take(config: PeerConnectionConfig): PreparedPeer | null {
+    const peer = this.peer;
+    this.peer = null;
+    if (!peer) return null;
+    if (JSON.stringify(config) !== this.configKey) {
+      closePeer(peer);
+      return null;
+    }
+    peer.pc.onicecandidate = null;
+    return peer;
+  }
+
+  /** Closes it unless a dial has taken it. Idempotent. */
+  discard(): void {
+    const peer = this.peer;
+    this.peer = null;
+    if (peer) closePeer(peer);
+  }
+}
+
+/**
+ * A prepared dial kept while the join form is on screen (the popup's warm-up), so even the
+ * offer is ready before "Join" is clicked. Closed when unused for `idleMs`.
+ */
+export class SpareDial {
+  private dial: PreparedDial | null = null;
+  private idleTimer: unknown = null;
+
+  constructor(
+    private readonly make: () => PreparedDial,
+    private readonly clock: Clock,
+    private readonly idleMs: number,
+  ) {}
+
+  /** Makes one unless one is kept; restarts the idle timer. */
+  keep(): void {
+    this.dial ??= this.make();
+    this.clock.clearTimeout(this.idleTimer);
+    this.idleTimer = this.clock.setTimeout(() => this.discard(), this.idleMs);
+  }
+
+  /** The kept dial, once (the mesh's TTL then applies); null if none. */
+  take(): PreparedDial | null {
+    const dial = this.dial;
+    this.dial = null;
+    this.clock.clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    return dial;
+  }
+
+  discard(): void {
+    this.take()?.discard();
+  }
+}
+
+function closePeer(peer: PreparedPeer): void {
+  peer.pc.onicecandidate = null;
+  for (const ch of [peer.control, peer.content]) {
+    try {
+      ch.close();
+    } catch {
+      /* already closed */
+    }
+  }
+  try {
+    peer.pc.close();
+  } catch {
+    /* already closed */
+  }
+}
