@@ -70,20 +70,22 @@ export async function readTimeline(profile: Profile): Promise<Marks> {
 
 /** The phases of one timed join, in ms; each is null when a mark it needs is missing. */
 export interface JoinPhases {
-  /** Click in the popup → the engine opens the broker socket (popup → offscreen messaging, room key). */
+  /** Click in the popup → the engine's first step (peer connection, socket or watch): popup → offscreen messaging. */
   toEngineMs: number | null;
-  /** Socket opened → the broker's `registered` (TCP, WebSocket upgrade, hello, register). */
+  /** Socket opened → the broker's `registered` (TCP, WebSocket upgrade, hello, register); 0 when a standby socket was ready before the click. */
   brokerMs: number | null;
-  /** `registered` → the peer connection created (watch, holder found, dial). */
+  /** `registered` → the sealed offer sent (watch, holder lookup, sealing; the offer is made meanwhile). */
   lookupMs: number | null;
-  /** Peer connection created → the sealed offer sent through the broker. */
+  /** Peer connection created → its local offer applied; prepared while the broker connects, so off the critical path unless it ends after `registered`. */
   offerMs: number | null;
   /** Offer sent → the holder's socket receives it (broker relay). */
   relayMs: number | null;
   /** The holder: offer received → sealed answer sent (unseal, accept, answer, seal). */
   holderMs: number | null;
-  /** Answer sent → the joiner applied it (relay back, unseal, setRemoteDescription). */
+  /** Answer sent by the holder → the joiner's socket receives it (broker relay back). */
   answerBackMs: number | null;
+  /** Answer received → applied (unseal, setRemoteDescription). */
+  answerApplyMs: number | null;
   /** Answer applied → the peer connection connected (ICE checks, DTLS). */
   transportMs: number | null;
   /** Connected → the control data channel open (SCTP). */
@@ -107,14 +109,19 @@ function span(from: number | undefined | null, to: number | undefined | null): n
 export function joinPhases(click: number, rostered: number, joiner: Marks, holder: Marks): JoinPhases {
   const offerSent = joiner['ws>send'];
   const welcome = joiner['dc<control'];
+  // The engine's first step of this join: its peer connection, its broker socket, or (with a
+  // standby socket, connected before the click and so with no marks here) its watch.
+  const firstStep = Math.min(...['pc:new', 'ws:new', 'ws>watch'].map((k) => joiner[k] ?? Number.POSITIVE_INFINITY));
+  const standby = joiner['ws:new'] === undefined;
   return {
-    toEngineMs: span(click, joiner['ws:new']),
-    brokerMs: span(joiner['ws:new'], joiner['ws<registered']),
-    lookupMs: span(joiner['ws<registered'], joiner['pc:new']),
-    offerMs: span(joiner['pc:new'], offerSent),
+    toEngineMs: span(click, Number.isFinite(firstStep) ? firstStep : null),
+    brokerMs: standby ? 0 : span(joiner['ws:new'], joiner['ws<registered']),
+    lookupMs: span(standby ? joiner['ws>watch'] : joiner['ws<registered'], offerSent),
+    offerMs: span(joiner['pc:new'], joiner['pc:local-offer']),
     relayMs: span(offerSent, holder['ws<msg']),
     holderMs: span(holder['ws<msg'], holder['ws>send']),
-    answerBackMs: span(holder['ws>send'], joiner['pc:remote-answer']),
+    answerBackMs: span(holder['ws>send'], joiner['ws<msg']),
+    answerApplyMs: span(joiner['ws<msg'], joiner['pc:remote-answer']),
     transportMs: span(joiner['pc:remote-answer'], joiner['pc:connected']),
     sctpMs: span(joiner['pc:connected'], joiner['dc:open:control']),
     welcomeMs: span(joiner['dc:open:control'], welcome),
@@ -124,13 +131,14 @@ export function joinPhases(click: number, rostered: number, joiner: Marks, holde
 }
 
 export const PHASE_LABELS: ReadonlyArray<[keyof JoinPhases, string]> = [
-  ['toEngineMs', 'Click → engine opens broker socket'],
-  ['brokerMs', 'Broker connect + register'],
-  ['lookupMs', 'Watch + holder found → dial'],
-  ['offerMs', 'Dial → sealed offer sent'],
+  ['toEngineMs', 'Click → engine starts (popup → offscreen, room key)'],
+  ['brokerMs', 'Broker connect + register (0: standby socket)'],
+  ['offerMs', 'Offer made (in parallel with the broker connect)'],
+  ['lookupMs', 'Registered → watch, holder found, sealed offer sent'],
   ['relayMs', 'Offer relayed to the holder'],
   ['holderMs', 'Holder: offer in → sealed answer out'],
-  ['answerBackMs', 'Answer relayed back + applied'],
+  ['answerBackMs', 'Answer relayed back to the joiner'],
+  ['answerApplyMs', 'Answer unsealed + applied'],
   ['transportMs', 'Answer → ICE + DTLS connected'],
   ['sctpMs', 'Connected → data channel open'],
   ['welcomeMs', 'Channel open → welcome received'],

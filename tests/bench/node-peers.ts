@@ -162,13 +162,21 @@ function timeJoin(
   });
 }
 
-/** One room of `size` peers; returns one sample per joiner. Always leaves the room. */
-async function runRoom(
+/** What building one room needs from the options. */
+export type RoomOptions = Pick<NodeBenchOptions, 'brokerUrl' | 'timeoutMs' | 'brokerConnections'>;
+
+/**
+ * One room of `size` peers; returns one sample per joiner. Always leaves the room. `whileUp`, if
+ * given, runs once the last joiner's room has settled and before anyone leaves (the scale bench
+ * measures the idle full mesh there).
+ */
+export async function runRoom(
   scenario: string,
   round: number,
   identities: readonly NodeIdentity[],
   size: number,
-  opts: NodeBenchOptions,
+  opts: RoomOptions,
+  whileUp?: (peers: readonly TestPeer[]) => Promise<void>,
 ): Promise<JoinSample[]> {
   const peers: BenchPeer[] = [];
   const samples: JoinSample[] = [];
@@ -216,6 +224,7 @@ async function runRoom(
         throw new JoinFailure(err instanceof Error ? err.message : String(err));
       });
     }
+    await whileUp?.(peers);
     return samples;
   } finally {
     await leaveAll(peers);

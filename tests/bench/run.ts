@@ -9,14 +9,17 @@
  *   - join → all links open: until every other member shows link 'connected' to the joiner.
  * It prints median and p95 as a Markdown table and writes the same report to bench-results.md
  * in the repository root. Exit 0 on success; non-zero with a message on any failure.
+ * After the Node join bench, rooms of 2, 4, 6 and 8 Node peers give join time and CPU per peer
+ * as the room grows (tests/bench/scale.ts). Whenever an extension build exists, the report also
+ * lists the JS each of its entry points loads, raw and gzipped (tests/bench/bundle-sizes.ts).
  *
  *   npm run bench -- [--rounds N] [--node-rounds N] [--chromium-rounds N] [--only node|chromium]
  *                    [--sizes 2,4,6] [--warmup N] [--timeout-ms MS] [--chromium-mode fresh|warm|both]
- *                    [--out FILE]
+ *                    [--scale-sizes 2,4,6,8] [--scale-rounds N] [--out FILE]
  *                    [--max-failures N] [--deadline-s S]
  * Environment equivalents: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_ONLY,
- * BENCH_SIZES, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT,
- * BENCH_MAX_FAILURES, BENCH_DEADLINE_S.
+ * BENCH_SIZES, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_SCALE_SIZES,
+ * BENCH_SCALE_ROUNDS, BENCH_OUT, BENCH_MAX_FAILURES, BENCH_DEADLINE_S.
  *
  * A round whose call does not come up (join failed, or a step timed out) is a finding about the
  * engine, not a harness error: it is listed in the report, discarded and run again, up to
@@ -37,6 +40,8 @@ import { chromiumScenario, runChromiumBench } from './chromium-peers';
 import { PHASE_LABELS } from './chromium-timeline';
 import { leaveLiveSessions, runNodeBench } from './node-peers';
 import { migrationTable, runMigrationBench } from './migration';
+import { bundleSizesSection, measureBundles } from './bundle-sizes';
+import { runScaleBench, scaleTable } from './scale';
 import { BenchError, FailureBudget, type FailedRound, type JoinSample } from './sample';
 import { markdownTable, median, ms, percentile } from './stats';
 
@@ -47,6 +52,10 @@ interface Config {
   chromiumRounds: number;
   only: 'node' | 'chromium' | null;
   sizes: number[];
+  /** Room sizes of the scale bench (join time and CPU per peer). */
+  scaleSizes: number[];
+  /** Scale rounds per size (0 skips the scale bench). */
+  scaleRounds: number;
   warmup: number;
   timeoutMs: number;
   chromiumModes: Array<'fresh' | 'warm'>;
@@ -64,6 +73,9 @@ const USAGE = `usage: npm run bench -- [options]
   --migration-rounds N coordinator-migration rounds per departure kind (default: the Node rounds; 0 skips)
   --only node|chromium run one side only
   --sizes 2,4,6        Node room sizes (default 2,4,6)
+  --scale-sizes 2,4,6,8
+                       room sizes of the Node scale bench: join time and CPU per peer (default 2,4,6,8)
+  --scale-rounds N     scale rounds per size (default 3; 0 skips)
   --warmup N           untimed 2-peer Node rounds first (default 1)
   --timeout-ms MS      limit per join or settle step (default 30000)
   --chromium-mode M    fresh (new profiles every round), warm (one pair, after a warm-up call) or
@@ -72,7 +84,8 @@ const USAGE = `usage: npm run bench -- [options]
   --max-failures N     failed rounds tolerated, each reported and run again (default 5)
   --deadline-s S       give up (and clean up) after S seconds (default 600)
 Environment: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_MIGRATION_ROUNDS, BENCH_ONLY, BENCH_SIZES,
-BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT, BENCH_MAX_FAILURES, BENCH_DEADLINE_S;
+BENCH_SCALE_SIZES, BENCH_SCALE_ROUNDS, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT,
+BENCH_MAX_FAILURES, BENCH_DEADLINE_S;
 BENCH_MARKS=1 prints every Chromium join's raw time line (ms after the click) to stderr.`;
 
 function positiveInt(what: string, raw: string | undefined, fallback: number, min = 1): number {
@@ -92,6 +105,8 @@ function parseConfig(argv: string[]): Config {
       'migration-rounds': { type: 'string' },
       only: { type: 'string' },
       sizes: { type: 'string' },
+      'scale-sizes': { type: 'string' },
+      'scale-rounds': { type: 'string' },
       warmup: { type: 'string' },
       'timeout-ms': { type: 'string' },
       'chromium-mode': { type: 'string' },
@@ -115,6 +130,8 @@ function parseConfig(argv: string[]): Config {
   }
   const sizesRaw = values.sizes ?? env.BENCH_SIZES ?? '2,4,6';
   const sizes = sizesRaw.split(',').map((s) => positiveInt('--sizes entry', s.trim(), 0, 2));
+  const scaleSizesRaw = values['scale-sizes'] ?? env.BENCH_SCALE_SIZES ?? '2,4,6,8';
+  const scaleSizes = scaleSizesRaw.split(',').map((s) => positiveInt('--scale-sizes entry', s.trim(), 0, 2));
   const out = values.out ?? env.BENCH_OUT ?? 'bench-results.md';
   const mode = values['chromium-mode'] ?? env.BENCH_CHROMIUM_MODE ?? 'both';
   if (mode !== 'fresh' && mode !== 'warm' && mode !== 'both') {
@@ -131,6 +148,9 @@ function parseConfig(argv: string[]): Config {
     chromiumRounds: positiveInt('--chromium-rounds', values['chromium-rounds'] ?? env.BENCH_CHROMIUM_ROUNDS ?? rounds, 5),
     only: only === '' ? null : (only as Config['only']),
     sizes,
+    scaleSizes,
+    // Not tied to --rounds: each scale round holds a 5 s idle window, so 3 per size is the budget.
+    scaleRounds: positiveInt('--scale-rounds', values['scale-rounds'] ?? env.BENCH_SCALE_ROUNDS, 3, 0),
     warmup: positiveInt('--warmup', values.warmup ?? env.BENCH_WARMUP, 1, 0),
     timeoutMs: positiveInt('--timeout-ms', values['timeout-ms'] ?? env.BENCH_TIMEOUT_MS, 30_000, 1000),
     chromiumModes: mode === 'both' ? ['fresh', 'warm'] : [mode],
@@ -323,6 +343,28 @@ function oneLine(text: string, max: number): string {
   return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }
 
+/**
+ * The bundle-size section of the built extension, or '' when there is no build. A build that cannot
+ * be measured (a referenced file missing) is reported in the section rather than failing the run:
+ * the latency figures do not depend on it.
+ */
+function bundleSection(progress: (line: string) => void): string {
+  let dir: string;
+  try {
+    dir = findExtensionDir();
+  } catch {
+    progress('no extension build: bundle sizes skipped (run `npm run build` to get them)');
+    return '';
+  }
+  try {
+    return bundleSizesSection(measureBundles(dir), describeBuild());
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    progress(`WARNING: bundle sizes: ${message}`);
+    return `## Extension bundle sizes (JS per entry point)\n\nCould not be measured: ${message}\n`;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
 
@@ -362,6 +404,8 @@ async function main(cfg: Config): Promise<void> {
     if (build.includes('STALE')) progress(`WARNING: ${build}`);
   }
 
+  // Cheap, so measured whenever a build exists, before the long part (a rebuild meanwhile does not mix in).
+  const bundles = bundleSection(progress);
   const started = performance.now();
   broker = await startTestBroker();
   const brokerRef = broker;
@@ -373,6 +417,7 @@ async function main(cfg: Config): Promise<void> {
   const notes: string[] = [];
   let chromiumVersion = 'not run';
   let migration: Awaited<ReturnType<typeof runMigrationBench>> | null = null;
+  let scale: Awaited<ReturnType<typeof runScaleBench>> | null = null;
 
   if (runNode) {
     samples.push(
@@ -390,6 +435,18 @@ async function main(cfg: Config): Promise<void> {
     scenarios.push(...cfg.sizes.map((n) => `Node, ${n} peers`));
     if (cfg.migrationRounds > 0) {
       migration = await runMigrationBench({ brokerUrl: broker.url, rounds: cfg.migrationRounds, size: 4, timeoutMs: cfg.timeoutMs, progress });
+    }
+    if (cfg.scaleRounds > 0) {
+      // After the join bench, so the process is warm (JIT, native library) without a warm-up of its own.
+      scale = await runScaleBench({
+        brokerUrl: broker.url,
+        sizes: cfg.scaleSizes,
+        rounds: cfg.scaleRounds,
+        timeoutMs: cfg.timeoutMs,
+        brokerConnections: () => brokerRef.stats().connections,
+        progress,
+        failures,
+      });
     }
     notes.push(
       `Node: each round is a fresh room with fresh sessions; joiners join one at a time and the room settles (full mesh, safety codes ready) before the next joins. ${cfg.warmup} untimed warm-up round(s) first. Identities are made once per peer slot.`,
@@ -425,6 +482,7 @@ async function main(cfg: Config): Promise<void> {
     if (baselineResult) sideBySide = sideBySideTable(baselineResult, samples.filter((x) => x.scenario === chromiumScenario('warm')));
     notes.push(
       'Chromium: timed inside the joiner\'s popup (performance.now() from the "Join" click event to the DOM showing the state), so it includes popup → background/offscreen document → popup messaging and rendering. The invite link is pasted before the clock starts.',
+      'Chromium warm-up: the joiner\'s popup is open from before the host starts the call, so its standby broker socket (opened when the popup shows the form) is up at the click, as for a person who opens the popup and then pastes a link; the link is pasted and "Join" clicked at once, so the offer made for the pasted link is at most a few ms ahead.',
       ...(cfg.chromiumModes.includes('fresh')
         ? ['"fresh profiles": two new Chromium profiles every round, so every timed join is the first call of a freshly installed extension (the offscreen document exists already: opening the popup creates it).']
         : []),
@@ -449,9 +507,14 @@ async function main(cfg: Config): Promise<void> {
     `Node ${process.version}; node-datachannel ${packageVersion('node-datachannel')}; Chromium ${chromiumVersion}; playwright-core ${packageVersion('playwright-core')}`,
     `Broker: real broker (src/broker/server.ts, default limits) in the bench process on 127.0.0.1; all peers on loopback, no STUN/TURN`,
     ...(runChromium ? [describeBuild()] : []),
-    `Rounds: Node ${runNode ? `${cfg.nodeRounds} per size (sizes ${cfg.sizes.join(', ')})` : 'not run'}; Chromium ${runChromium ? `${cfg.chromiumRounds} per mode (${cfg.chromiumModes.join(', ')})` : 'not run'}`,
+    `Rounds: Node ${runNode ? `${cfg.nodeRounds} per size (sizes ${cfg.sizes.join(', ')})` : 'not run'}; scale ${scale ? `${cfg.scaleRounds} per size (sizes ${cfg.scaleSizes.join(', ')})` : 'not run'}; Chromium ${runChromium ? `${cfg.chromiumRounds} per mode (${cfg.chromiumModes.join(', ')})` : 'not run'}`,
   ];
-  const text = report(header, samples, scenarios, notes, failures.failures) + sideBySide + phaseTable(samples, scenarios) + (migration ? `\n${migrationTable(migration, 4)}` : '');
+  const text = [
+    report(header, samples, scenarios, notes, failures.failures) + sideBySide + phaseTable(samples, scenarios),
+    ...(migration ? [migrationTable(migration, 4)] : []),
+    ...(scale ? [scaleTable(scale)] : []),
+    ...(bundles ? [bundles] : []),
+  ].join('\n');
   console.log(text);
   await writeFile(cfg.out, text);
   progress(`wrote ${cfg.out}`);
