@@ -129,7 +129,7 @@ export class PeerLink {
     };
     // The first offer carries the data channels only: four media m-lines cost Chromium ~40 ms
     // of SDP work on the join path. The lanes follow in a renegotiation once the link is up
-    // (addMediaLanes), in lane order, so the transceiver order is the lane order on both sides.
+    // (openMediaLanes), in lane order, so the transceiver order is the lane order on both sides.
     if (prepared) {
       this.adoptChannels(prepared);
       for (const candidate of prepared.candidates) this.gathered(candidate);
@@ -204,8 +204,13 @@ export class PeerLink {
     await transceiver.sender.replaceTrack(track);
   }
 
-  /** The dialer adds the media lanes once the link is up (see the constructor). */
-  private addMediaLanes(): void {
+  /**
+   * The dialer adds the media lanes once told to (see the constructor): the pipeline does so a
+   * moment after admission, so their renegotiation (four m-lines of SDP work) is not on the
+   * join's path. A track set before then waits for them. Idempotent; the answerer's come with
+   * the dialer's offer.
+   */
+  openMediaLanes(): void {
     if (this.role !== 'dialer' || this.closed || this.transceivers().length > 0) return;
     for (const lane of MEDIA_LANES) this.pc.addTransceiver(laneKind(lane), { direction: 'sendrecv' });
     this.wakeLaneWaiters();
@@ -384,7 +389,6 @@ export class PeerLink {
       this.lastHeard = this.opts.clock.now();
       this.startLiveness();
       this.setPhase('connected');
-      this.addMediaLanes();
       this.opts.events.onReady(fp);
       for (const d of this.pendingControl.splice(0)) this.onControlData(d);
       for (const d of this.pendingContent.splice(0)) this.onContentData(d);

@@ -16,6 +16,13 @@ import type { ParticipantKind, TrustState } from './session-api';
 import type { Verifier } from './verifier';
 import type { ControlMessage, RosterEntry } from './wire';
 
+/**
+ * How long after admission the dialer adds the media lanes: the renegotiation's SDP work then
+ * follows the welcome, the roster and their rendering on the main thread the engine shares
+ * with the popup, instead of delaying them.
+ */
+export const MEDIA_LANES_AFTER_ADMISSION_MS = 50;
+
 /** A joiner must finish its handshake and say hello promptly, or its slot goes to the next. */
 export const JOINER_HELLO_MS = 5_000;
 
@@ -177,6 +184,9 @@ export class PairPipeline {
   admit(pair: Pair): void {
     if (pair.admitted) return;
     pair.stage = 'admitted';
+    this.host.platform.clock.setTimeout(() => {
+      if (pair.admitted) pair.link.openMediaLanes();
+    }, MEDIA_LANES_AFTER_ADMISSION_MS);
     this.host.presence.linkUp(pair.peerId);
     this.sasStep(pair, pair.sas.start(this.host.platform.peers.localFingerprint, pair.link.remoteFingerprint!));
     void this.host.media.applyTo(pair);

@@ -113,8 +113,9 @@ export class PresenceDriver {
     return this.state.phase === 'locating' && this.state.waiting;
   }
 
-  async joinRoom(): Promise<void> {
-    const holder = await this.host.broker?.holder(this.host.sid!).catch(() => null);
+  /** Joins via the room's holder: `known` when it was looked up already (CallLine.connect). */
+  async joinRoom(known?: string | null): Promise<void> {
+    const holder = known !== undefined ? known : await this.host.broker?.holder(this.host.sid!).catch(() => null);
     this.event({ type: 'join', holder: holder ?? null });
   }
 

@@ -179,7 +179,8 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     const parsed = parseLink(linkText);
     if (!parsed.ok) throw new Error(parsed.error);
     // A joiner dials the holder next: its offer is made while the broker connects.
-    if (await this.open(name, parsed.link, brokerUrl, { prepareDial: true })) await this.presence.joinRoom();
+    const opened = await this.open(name, parsed.link, brokerUrl, { prepareDial: true, lookupHolder: true });
+    if (opened) await this.presence.joinRoom(opened.holder);
   }
 
   /**
@@ -229,8 +230,16 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
 
   // ---------------------------------------------------------------- call setup and teardown
 
-  /** Opens the call's line; false when the person left while it was connecting. */
-  private async open(rawName: string, link: RoomLink, brokerUrl: string, opts: { prepareDial?: boolean } = {}): Promise<boolean> {
+  /**
+   * Opens the call's line; null when the person left while it was connecting. With
+   * `lookupHolder`, `holder` is the room's holder, looked up behind the watch (CallLine.connect).
+   */
+  private async open(
+    rawName: string,
+    link: RoomLink,
+    brokerUrl: string,
+    opts: { prepareDial?: boolean; lookupHolder?: boolean } = {},
+  ): Promise<{ holder: string | null | undefined } | null> {
     if (this.inCall()) throw new Error('You are already in a call. Leave it first.');
     const name = cleanName(rawName);
     if (!name) throw new Error(nameProblem(rawName) ?? 'Enter your name.');
@@ -266,10 +275,10 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     if (opts.prepareDial) line.mesh.prepareDial(spare ?? undefined);
     else spare?.discard();
     try {
-      await line.connect();
-      return this.line === line;
+      const holder = await line.connect(opts.lookupHolder);
+      return this.line === line ? { holder } : null;
     } catch (err) {
-      if (this.line !== line) return false; // left meanwhile: "You left" stays the outcome
+      if (this.line !== line) return null; // left meanwhile: "You left" stays the outcome
       // Close codes go to the log; the person gets what happened and what to do.
       this.platform.log.warn('broker connect failed', { error: err instanceof Error ? err.message : String(err) });
       // Only the host: a link's path and query are its author's words, not ours to show.

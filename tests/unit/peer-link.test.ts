@@ -112,7 +112,7 @@ describe('PeerLink', () => {
     link.close('closed-by-us');
   });
 
-  it('offers the data channels first and adds the media lanes once the link is up; a track waits for them', async () => {
+  it('offers the data channels first and adds the media lanes only when told, once the link is up; a track waits for them', async () => {
     const { link, pc, seen } = makeLink([FP]);
     const added: TransceiverLike[] = [];
     const put: unknown[] = [];
@@ -127,6 +127,9 @@ describe('PeerLink', () => {
     const early = link.setTrack('mic', track); // asked for before the lanes exist
     pc.channels.forEach((c) => c.open());
     await until(() => seen.ready !== undefined);
+    expect(added).toHaveLength(0); // not on the join's path: the pipeline opens them after admission
+    link.openMediaLanes();
+    link.openMediaLanes();
     expect(added).toHaveLength(4);
     await early;
     expect(put).toEqual([track]);
