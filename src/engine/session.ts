@@ -32,7 +32,7 @@ import type { MediaTrackLike, Platform } from './platform';
 import { PresenceDriver, type PresenceHost } from './presence-driver';
 import { PairPipeline, type PipelineHost } from './pipeline';
 import { Roster } from './roster';
-import type { ParticipantKind, SessionCommand, SessionView, TrustState } from './session-api';
+import type { CallPhase, ParticipantKind, SessionCommand, SessionView, TrustState } from './session-api';
 import { resolveOptions, sessionStats, type ResolvedOptions, type SessionOptions, type SessionStats } from './session-options';
 import { buildSessionView } from './session-view';
 import { sameBroker, StandbyBroker, STANDBY_IDLE_MS } from './standby-broker';
@@ -103,7 +103,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
 
   view(): SessionView {
     return buildSessionView({
-      phase: this.ended?.phase ?? this.presence.callPhase(this.brokerState),
+      phase: this.ended?.phase ?? this.callPhase(),
       reason: this.ended?.reason ?? null,
       roomLink: this.roomLink,
       selfId: this.selfId,
@@ -341,6 +341,16 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   // ---------------------------------------------------------------- for the modules it wires
 
   /** A call is open here (it may still be joining); finish() ends it. */
+  /**
+   * A line being opened is a call connecting, before presence has its first event: the popup
+   * then draws the call view at once, while the broker's first replies are on their way, rather
+   * than after them, on the main thread the engine shares with it.
+   */
+  private callPhase(): CallPhase {
+    const phase = this.presence.callPhase(this.brokerState);
+    return phase === 'idle' && this.inCall() ? 'connecting' : phase;
+  }
+
   private inCall(): boolean {
     return this.ended === null && this.line !== null;
   }
