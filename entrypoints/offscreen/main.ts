@@ -59,6 +59,8 @@ interface PortState {
   cursor: PortCursor | null;
   /** The port is the popup's (not the stage's): joins and leaves are on screen. */
   popup: boolean;
+  /** The last view sent, serialized: an identical one is not sent again. */
+  lastView: string | null;
 }
 
 const ports = new Map<Port, PortState>();
@@ -182,6 +184,11 @@ function currentView(): SessionView | null {
 function sendView(port: Port, state: PortState, view: SessionView): boolean {
   const p = projectView(view, state.cursor);
   state.cursor = p.cursor;
+  // Several engine events in a row often change nothing a page shows; posting (and the page's
+  // re-render) would cost the main thread this document shares with the pages for nothing.
+  const serialized = JSON.stringify(p.view);
+  if (serialized === state.lastView) return p.more;
+  state.lastView = serialized;
   post(port, { type: 'view', view: p.view });
   return p.more;
 }
@@ -277,7 +284,7 @@ function onConnect(port: Port): void {
     return;
   }
   const popup = isExtensionPageSender(port.sender, extensionId, baseUrl, POPUP_PAGES);
-  const state: PortState = { bucket: new TokenBucket(PORT_RATE_PER_SEC, PORT_BURST, performance.now()), inFlight: 0, malformed: 0, cursor: null, popup };
+  const state: PortState = { bucket: new TokenBucket(PORT_RATE_PER_SEC, PORT_BURST, performance.now()), inFlight: 0, malformed: 0, cursor: null, popup, lastView: null };
   ports.set(port, state);
   if (popup) outside.popupOpened();
   port.onMessage.addListener((raw: unknown) => void onPortMessage(port, raw));

@@ -266,7 +266,22 @@ function skeletonPass(s: string): string {
  * costs at worst a look-alike warning between genuinely different people.
  */
 export function nameSkeleton(name: string): string {
-  let s = String(name);
+  const key = String(name);
+  const known = SKELETONS.get(key);
+  if (known !== undefined) return known;
+  const skeleton = computeSkeleton(key);
+  // Every view marks look-alikes across the roster, so the same few names come back each time.
+  if (SKELETONS.size >= MAX_CACHED_SKELETONS) SKELETONS.clear();
+  SKELETONS.set(key, skeleton);
+  return skeleton;
+}
+
+/** Skeletons of recently seen names (a pure function of the name, so caching cannot go stale). */
+const SKELETONS = new Map<string, string>();
+const MAX_CACHED_SKELETONS = 512;
+
+function computeSkeleton(name: string): string {
+  let s = name;
   // Passes until nothing changes (NFKC, folding and pair rules can expose new lookalikes), so
   // the result is a fixed point; bounded, and in practice two passes suffice.
   for (let i = 0; i < 8; i++) {
