@@ -67,9 +67,9 @@ interface Config {
 }
 
 const USAGE = `usage: npm run bench -- [options]
-  --rounds N           rounds per scenario (default: 10 Node, 5 Chromium)
+  --rounds N           rounds per scenario (default: 10 Node, 10 Chromium)
   --node-rounds N      rounds per Node room size (default 10)
-  --chromium-rounds N  rounds per Chromium mode (default 5)
+  --chromium-rounds N  rounds per Chromium mode (default 10)
   --migration-rounds N coordinator-migration rounds per departure kind (default: the Node rounds; 0 skips)
   --only node|chromium run one side only
   --sizes 2,4,6        Node room sizes (default 2,4,6)
@@ -145,7 +145,7 @@ function parseConfig(argv: string[]): Config {
       positiveInt('--node-rounds', values['node-rounds'] ?? env.BENCH_NODE_ROUNDS ?? rounds, 10),
       0,
     ),
-    chromiumRounds: positiveInt('--chromium-rounds', values['chromium-rounds'] ?? env.BENCH_CHROMIUM_ROUNDS ?? rounds, 5),
+    chromiumRounds: positiveInt('--chromium-rounds', values['chromium-rounds'] ?? env.BENCH_CHROMIUM_ROUNDS ?? rounds, 10),
     only: only === '' ? null : (only as Config['only']),
     sizes,
     scaleSizes,
