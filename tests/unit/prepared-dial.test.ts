@@ -4,11 +4,11 @@
  * the offer, fail closed when its offer could not be made, and never outlive the mesh or its TTL.
  */
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from './manual-clock';
 import { Mesh } from '../../src/engine/mesh';
 import { PeerLink, type LinkCloseReason, type SignalBody } from '../../src/engine/peer-link';
 import { PreparedDial, PREPARED_DIAL_TTL_MS, SpareDial } from '../../src/engine/prepared-dial';
 import type {
-  Clock,
   DataChannelLike,
   IceCandidateLike,
   PeerConnectionConfig,
@@ -98,33 +98,6 @@ function factoryOf(): { factory: PeerFactory; made: ScriptedPeer[] } {
   return { factory, made };
 }
 
-/** A clock whose timers run only when the test advances it. */
-class ManualClock implements Clock {
-  private t = 0;
-  private timers: Array<{ at: number; fn: () => void; live: boolean }> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const timer = { at: this.t + ms, fn, live: true };
-    this.timers.push(timer);
-    return timer;
-  }
-  clearTimeout(handle: unknown): void {
-    if (handle) (handle as { live: boolean }).live = false;
-  }
-  setInterval(): unknown {
-    return { live: false };
-  }
-  clearInterval(): void {}
-  advance(ms: number): void {
-    this.t += ms;
-    for (const timer of this.timers.filter((x) => x.live && x.at <= this.t)) {
-      timer.live = false;
-      timer.fn();
-    }
-  }
-}
 
 const CONFIG: PeerConnectionConfig = { iceServers: [] };
 

@@ -3,8 +3,8 @@
  * once it dropped, and closed when nobody takes it in time.
  */
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from './manual-clock';
 import type { BrokerClient, BrokerState } from '../../src/engine/broker-client';
-import type { Clock } from '../../src/engine/platform';
 import { StandbyBroker, STANDBY_IDLE_MS } from '../../src/engine/standby-broker';
 
 class FakeClient {
@@ -34,32 +34,6 @@ class FakeClient {
   }
 }
 
-class ManualClock implements Clock {
-  private t = 0;
-  private timers: Array<{ at: number; fn: () => void; live: boolean }> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const timer = { at: this.t + ms, fn, live: true };
-    this.timers.push(timer);
-    return timer;
-  }
-  clearTimeout(handle: unknown): void {
-    if (handle) (handle as { live: boolean }).live = false;
-  }
-  setInterval(): unknown {
-    return null;
-  }
-  clearInterval(): void {}
-  advance(ms: number): void {
-    this.t += ms;
-    for (const timer of this.timers.filter((x) => x.live && x.at <= this.t)) {
-      timer.live = false;
-      timer.fn();
-    }
-  }
-}
 
 const A = 'ws://127.0.0.1:8787';
 const B = 'wss://broker.example';
