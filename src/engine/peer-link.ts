@@ -128,7 +128,7 @@ export class PeerLink {
       if (lane) this.opts.events.onTrack(lane, ev.track);
     };
     // The first offer carries the data channels only: four media m-lines cost Chromium ~40 ms
-    // of SDP work on the join path. The lanes follow in a renegotiation once the link is up
+    // of SDP work on the join path. The lanes follow in a renegotiation after admission
     // (openMediaLanes), in lane order, so the transceiver order is the lane order on both sides.
     if (prepared) {
       this.adoptChannels(prepared);

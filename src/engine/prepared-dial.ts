@@ -75,36 +75,55 @@ export class PreparedDial {
 
 /**
  * A prepared dial kept while the join form is on screen (the popup's warm-up), so even the
- * offer is ready before "Join" is clicked. Closed when unused for `idleMs`.
+ * offer is ready before "Join" is clicked. Closed when unused for `idleMs`; remade once older
+ * than `maxAgeMs`, so a form left open across a network change does not offer stale addresses.
  */
+/** A spare older than this is made again (the popup's form sends a warm-up every 10 s). */
+export const SPARE_DIAL_MAX_AGE_MS = 20_000;
+
 export class SpareDial {
   private dial: PreparedDial | null = null;
+  private madeAt = 0;
   private idleTimer: unknown = null;
 
   constructor(
     private readonly make: () => PreparedDial,
     private readonly clock: Clock,
     private readonly idleMs: number,
+    private readonly maxAgeMs: number = SPARE_DIAL_MAX_AGE_MS,
   ) {}
 
-  /** Makes one unless one is kept; restarts the idle timer. */
+  /** Makes one unless a fresh one is kept; restarts the idle timer. */
   keep(): void {
-    this.dial ??= this.make();
+    if (this.dial && this.clock.now() - this.madeAt >= this.maxAgeMs) this.discard();
+    if (!this.dial) {
+      this.dial = this.make();
+      this.madeAt = this.clock.now();
+    }
     this.clock.clearTimeout(this.idleTimer);
     this.idleTimer = this.clock.setTimeout(() => this.discard(), this.idleMs);
   }
 
-  /** The kept dial, once (the mesh's TTL then applies); null if none. */
+  /** The kept dial, once (the mesh's TTL then applies); null if none, or too old (then closed). */
   take(): PreparedDial | null {
+    const dial = this.release();
+    if (dial && this.clock.now() - this.madeAt >= this.maxAgeMs) {
+      dial.discard();
+      return null;
+    }
+    return dial;
+  }
+
+  discard(): void {
+    this.release()?.discard();
+  }
+
+  private release(): PreparedDial | null {
     const dial = this.dial;
     this.dial = null;
     this.clock.clearTimeout(this.idleTimer);
     this.idleTimer = null;
     return dial;
-  }
-
-  discard(): void {
-    this.take()?.discard();
   }
 }
 

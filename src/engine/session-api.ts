@@ -113,8 +113,9 @@ export type SessionCommand =
   | { op: 'set-media'; lane: 'mic' | 'camera'; on: boolean }
   | { op: 'mark-verified'; peerId: string }
   /**
-   * The start or join form is on screen: connect the next call's broker socket now (the one
-   * `link` names, else `brokerUrl`). Ignored during a call; nothing to show if it fails.
+   * The start or join form is on screen: connect the next call's socket to `brokerUrl` (the
+   * configured broker) now, and with a room `link` make the dial's offer. A link naming another
+   * broker is never contacted before the join. Ignored during a call; nothing to show if it fails.
    */
   | { op: 'warm-up'; brokerUrl: string; link?: string };
 

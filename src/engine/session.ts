@@ -9,7 +9,7 @@
  *
  * Platform-neutral: everything it touches outside itself comes in through `Platform`.
  */
-import type { BrokerState } from './broker-client';
+import type { BrokerClient, BrokerState } from './broker-client';
 import { checkBrokerUrl } from './broker-url';
 import { mayAnswerOffer } from './admission';
 import { CallLine, newBrokerClient } from './call-line';
@@ -199,6 +199,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     if (!elsewhere) this.standby.warm(url.value);
     // Only a joiner dials; a form with a link on it is about to join. Nothing leaves this machine.
     if (parsed?.ok) this.spareDial.keep();
+    else this.spareDial.discard(); // the link was cleared (or is not one): no join is coming
   }
 
   private async leave(): Promise<void> {
@@ -256,11 +257,40 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.roomLink = encodeLink(link, this.opts.linkBase ?? inviteBaseFor(url.value));
     this.verifier = verifierFor(link);
     await this.trust.load();
-    const standby = this.standby.take(url.value);
+    let standby = this.standby.take(url.value);
+    for (;;) {
+      const line = this.startLine(link.roomId, url.value, opts.prepareDial === true, standby);
+      try {
+        const holder = await line.connect(opts.lookupHolder);
+        return this.line === line ? { holder } : null;
+      } catch (err) {
+        if (this.line !== line) return null; // left meanwhile: "You left" stays the outcome
+        // Close codes go to the log; the person gets what happened and what to do.
+        this.platform.log.warn('broker connect failed', { error: err instanceof Error ? err.message : String(err), standby: standby !== null });
+        if (standby) {
+          // A standby can die unseen (half-open after a network change): one fresh try first.
+          standby = null;
+          line.close();
+          this.line = null;
+          continue;
+        }
+        // Only the host: a link's path and query are its author's words, not ours to show.
+        const where = new URL(url.value).host;
+        const reason = link.broker
+          ? `Could not reach the signaling broker at ${where}, which this invite names. Check that it is running, or ask for a fresh invite, then try again.`
+          : `Could not reach the signaling broker at ${where}. Check that it is running and that the Broker URL in Settings is right, then try again.`;
+        this.finish('failed', reason);
+        throw new Error(reason);
+      }
+    }
+  }
+
+  /** Builds the call's line (on `standby` when there is one) and makes it the current one. */
+  private startLine(roomId: string, brokerUrl: string, prepareDial: boolean, standby: BrokerClient | null): CallLine {
     const line = new CallLine({
       platform: this.platform,
-      roomId: link.roomId,
-      brokerUrl: url.value,
+      roomId,
+      brokerUrl,
       peerConfig: () => this.opts.peerConfig,
       drops: this.drops,
       events: this.lineEvents(),
@@ -272,23 +302,16 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.emit();
     // A host dials nobody first: a spare offer made for the form goes unused.
     const spare = this.spareDial.take();
-    if (opts.prepareDial) line.mesh.prepareDial(spare ?? undefined);
-    else spare?.discard();
-    try {
-      const holder = await line.connect(opts.lookupHolder);
-      return this.line === line ? { holder } : null;
-    } catch (err) {
-      if (this.line !== line) return null; // left meanwhile: "You left" stays the outcome
-      // Close codes go to the log; the person gets what happened and what to do.
-      this.platform.log.warn('broker connect failed', { error: err instanceof Error ? err.message : String(err) });
-      // Only the host: a link's path and query are its author's words, not ours to show.
-      const where = new URL(url.value).host;
-      const reason = link.broker
-        ? `Could not reach the signaling broker at ${where}, which this invite names. Check that it is running, or ask for a fresh invite, then try again.`
-        : `Could not reach the signaling broker at ${where}. Check that it is running and that the Broker URL in Settings is right, then try again.`;
-      this.finish('failed', reason);
-      throw new Error(reason);
+    if (!prepareDial) spare?.discard();
+    else {
+      // Only a head start: a connection that cannot be made now is made again at the dial.
+      try {
+        line.mesh.prepareDial(spare ?? undefined);
+      } catch (err) {
+        this.platform.log.warn('could not prepare the dial', { error: err instanceof Error ? err.message : String(err) });
+      }
     }
+    return line;
   }
 
   private lineEvents() {
@@ -340,7 +363,6 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
 
   // ---------------------------------------------------------------- for the modules it wires
 
-  /** A call is open here (it may still be joining); finish() ends it. */
   /**
    * A line being opened is a call connecting, before presence has its first event: the popup
    * then draws the call view at once, while the broker's first replies are on their way, rather
@@ -351,6 +373,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     return phase === 'idle' && this.inCall() ? 'connecting' : phase;
   }
 
+  /** A call is open here (it may still be joining); finish() ends it. */
   private inCall(): boolean {
     return this.ended === null && this.line !== null;
   }

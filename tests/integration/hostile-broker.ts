@@ -7,8 +7,11 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { AddressInfo } from 'node:net';
 
 export type Direction = 'to-broker' | 'to-client';
-/** Return the frame (possibly rewritten) to pass it on, or null to withhold it. */
-export type FrameFilter = (direction: Direction, frame: string) => string | null | Promise<string | null>;
+/**
+ * Return the frame (possibly rewritten) to pass it on, or null to withhold it. `connection`
+ * numbers the client connections from 1, in the order they were accepted.
+ */
+export type FrameFilter = (direction: Direction, frame: string, connection: number) => string | null | Promise<string | null>;
 
 interface Pipe {
   client: WebSocket;
@@ -18,6 +21,7 @@ interface Pipe {
 export class HostileBroker {
   filter: FrameFilter = (_d, f) => f;
   private readonly pipes = new Set<Pipe>();
+  private accepted = 0;
 
   private constructor(
     private readonly server: WebSocketServer,
@@ -49,6 +53,7 @@ export class HostileBroker {
 
   private pipe(client: WebSocket, upstreamUrl: string): void {
     const upstream = new WebSocket(upstreamUrl);
+    const connection = ++this.accepted;
     const pipe: Pipe = { client, upstream };
     this.pipes.add(pipe);
     const early: string[] = [];
@@ -61,7 +66,7 @@ export class HostileBroker {
     client.on('message', (data: RawData) => {
       const text = data.toString();
       up = up.then(async () => {
-        const out = await this.filter('to-broker', text);
+        const out = await this.filter('to-broker', text, connection);
         if (out === null) return;
         if (upstream.readyState === WebSocket.OPEN) upstream.send(out);
         else early.push(out);
@@ -70,7 +75,7 @@ export class HostileBroker {
     upstream.on('message', (data: RawData) => {
       const text = data.toString();
       down = down.then(async () => {
-        const out = await this.filter('to-client', text);
+        const out = await this.filter('to-client', text, connection);
         if (out !== null && client.readyState === WebSocket.OPEN) client.send(out);
       });
     });

@@ -8,6 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../src/broker/server';
 import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
+import { MEMBER_GRACE_MS } from '../../src/engine/presence';
 import { leaveAll, makePeer, roomOnly, startTestBroker, waitFor, waitForMesh, type TestPeer } from './sessions';
 
 let broker: RunningBroker;
@@ -71,5 +72,37 @@ describe('rejoining a call', () => {
     const listed = ann.view().members;
     expect(listed.map((m) => m.peerId).sort()).toEqual([bob.view().self!.peerId, impostor.view().self!.peerId].sort());
     expect(listed.find((m) => m.peerId === bob.view().self!.peerId)!.fingerprint).toBe(bob.view().self!.fingerprint);
+  });
+
+  it('someone else using the name of a member whose link is down does not take its place', async () => {
+    const { ann, bob, link } = await call();
+    const bobId = bob.view().self!.peerId;
+    // Bob vanishes without a bye (a crash): Ann's link to him goes silent, and she keeps him
+    // listed for the grace period. (A clean close of his channels would read as leaving.)
+    ann.session.mesh!.get(bobId)!.link.close('silent');
+    const crashedAt = Date.now();
+    bob.session.finish('failed', 'test: the browser crashed');
+    expect(ann.view().members.find((m) => m.peerId === bobId)?.link).not.toBe('connected');
+    const impostor = await makePeer('Bob');
+    peers.push(impostor);
+    await impostor.session.dispatch({ op: 'join', name: 'Bob', link, brokerUrl: broker.url });
+    await waitFor('the newcomer admitted', () => ann.view().members.some((m) => m.peerId === impostor.view().self?.peerId));
+    // A certificate, not a name, is what makes a rejoin: Bob's entry is still Bob's (until his
+    // grace period runs out, MEMBER_GRACE_MS after the crash).
+    expect(Date.now() - crashedAt).toBeLessThan(MEMBER_GRACE_MS);
+    const old = ann.view().members.find((m) => m.peerId === bobId);
+    expect(old?.fingerprint).toBe(bob.view().self!.fingerprint);
+    expect(ann.view().members.map((m) => m.peerId)).toContain(impostor.view().self!.peerId);
+  });
+
+  it('a second holder of the coordinator\'s own key is refused, and the coordinator stays', async () => {
+    const { ann, bob, link } = await call();
+    const twin = await makePeer('Ann', {}, ann.identity);
+    peers.push(twin);
+    await twin.session.dispatch({ op: 'join', name: 'Ann', link, brokerUrl: broker.url }).catch(() => undefined);
+    await waitFor('the twin refused', () => twin.view().phase === 'failed');
+    expect(twin.view().reason).toMatch(/already in the call/);
+    expect(ann.view().self!.isCoordinator).toBe(true);
+    expect(ann.view().members.map((m) => m.peerId)).toEqual([bob.view().self!.peerId]);
   });
 });

@@ -8,6 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningBroker } from '../../src/broker/server';
 import { shutdownNodeWebRtc } from '../../src/agent/node/platform';
+import { HostileBroker } from './hostile-broker';
 import { leaveAll, makePeer, roomOnly, startTestBroker, waitFor, waitForMesh, type TestPeer } from './sessions';
 
 let broker: RunningBroker;
@@ -58,6 +59,8 @@ describe('broker warm-up', () => {
     const firstId = bob.view().self!.peerId;
     await bob.session.dispatch({ op: 'leave' });
     await waitFor('Bob gone from the broker', () => broker.stats().connections === 1);
+    await bob.session.dispatch({ op: 'warm-up', brokerUrl: broker.url, link });
+    await waitFor('a new standby registered', () => broker.stats().registered === 2);
     await bob.session.dispatch({ op: 'join', name: 'Bob', link, brokerUrl: broker.url });
     await waitFor('Bob back in the call', () => bob.view().phase === 'connected');
     expect(bob.view().self!.peerId).not.toBe(firstId);
@@ -98,6 +101,27 @@ describe('broker warm-up', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(broker.stats().connections).toBe(1); // Ann only
     expect(other.stats().connections).toBe(0); // and the setting's broker is of no use to that join
+  });
+
+  it('a standby that died unseen (a half-open socket) costs one retry, not the join', async () => {
+    const { ann, link } = await host();
+    const path = await HostileBroker.start(broker.url);
+    try {
+      const bob = await makePeer('Bob');
+      peers.push(bob);
+      await bob.session.dispatch({ op: 'warm-up', brokerUrl: path.url, link });
+      await waitFor('the standby registered', () => broker.stats().registered === 2);
+      // From now on the standby's connection carries nothing either way, as after a network
+      // change nobody has noticed yet; its state still says open.
+      path.filter = (_d, frame, connection) => (connection === 1 ? null : frame);
+      await bob.session.dispatch({ op: 'join', name: 'Bob', link, brokerUrl: path.url });
+      await waitForMesh([ann, bob]);
+      expect(bob.view().reason).toBeNull();
+    } finally {
+      await leaveAll(peers);
+      peers = [];
+      await path.close();
+    }
   });
 
   it('a standby to a broker that is not there costs the call nothing', async () => {

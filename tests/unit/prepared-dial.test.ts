@@ -301,3 +301,24 @@ describe('SpareDial (the offer made while the join form is on screen)', () => {
     expect(made[1]!.closed).toBe(false);
   });
 });
+
+describe('SpareDial age', () => {
+  it('is made again once older than its maximum age, so a form left open does not offer stale addresses', () => {
+    const { factory, made } = factoryOf();
+    const clock = new ManualClock();
+    const spare = new SpareDial(() => new PreparedDial(factory, CONFIG, quiet), clock, 60_000, 10_000);
+    spare.keep();
+    clock.advance(9_999);
+    spare.keep();
+    expect(made).toHaveLength(1);
+    clock.advance(1);
+    spare.keep();
+    expect(made).toHaveLength(2);
+    expect(made[0]!.closed).toBe(true);
+    expect(spare.take()?.take(CONFIG)?.pc).toBe(made[1]);
+    spare.keep();
+    clock.advance(10_000);
+    expect(spare.take()).toBeNull(); // too old to hand to a dial: closed, and the dial makes its own
+    expect(made[2]!.closed).toBe(true);
+  });
+});
