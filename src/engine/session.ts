@@ -70,6 +70,8 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
   verifier: Verifier | null = null;
   roomId: string | null = null;
   private roomLink: string | null = null;
+  /** A start or join is between its checks and its line (open()). */
+  private opening = false;
   private ended: { phase: 'failed' | 'ended'; reason: string } | null = null;
 
   constructor(platform: Platform, options: SessionOptions = {}) {
@@ -241,7 +243,7 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     brokerUrl: string,
     opts: { prepareDial?: boolean; lookupHolder?: boolean } = {},
   ): Promise<{ holder: string | null | undefined } | null> {
-    if (this.inCall()) throw new Error('You are already in a call. Leave it first.');
+    if (this.inCall() || this.opening) throw new Error('You are already in a call. Leave it first.');
     const name = cleanName(rawName);
     if (!name) throw new Error(nameProblem(rawName) ?? 'Enter your name.');
     // A link made on a broker names it: the call is there, whatever broker is set here.
@@ -256,7 +258,14 @@ export class Session implements PresenceHost, PipelineHost, ControlHost {
     this.roomId = link.roomId;
     this.roomLink = encodeLink(link, this.opts.linkBase ?? inviteBaseFor(url.value));
     this.verifier = verifierFor(link);
-    await this.trust.load();
+    // Until the line exists inCall() cannot tell: a second start or join (the popup and the join
+    // page at once) would otherwise open a second line and orphan the first.
+    this.opening = true;
+    try {
+      await this.trust.load();
+    } finally {
+      this.opening = false;
+    }
     let standby = this.standby.take(url.value);
     for (;;) {
       const line = this.startLine(link.roomId, url.value, opts.prepareDial === true, standby);

@@ -41,4 +41,21 @@ describe('the phases a join shows', () => {
     expect(during).not.toContain('idle');
     expect(during.at(-1)).toBe('connected');
   });
+
+  it('a second join while the first is starting is refused, and opens nothing', async () => {
+    const ann = await makePeer('Ann');
+    const bob = await makePeer('Bob');
+    peers.push(ann, bob);
+    await ann.session.dispatch({ op: 'start', name: 'Ann', brokerUrl: broker.url });
+    const link = roomOnly(ann.view().roomLink!);
+    // The popup and the join page, say, both sending "join" at the same moment.
+    const [first, second] = await Promise.allSettled([
+      bob.session.dispatch({ op: 'join', name: 'Bob', link, brokerUrl: broker.url }),
+      bob.session.dispatch({ op: 'join', name: 'Bob', link, brokerUrl: broker.url }),
+    ]);
+    expect(first.status).toBe('fulfilled');
+    expect(second.status === 'rejected' && String(second.reason)).toMatch(/already in a call/);
+    await waitForMesh([ann, bob]);
+    expect(broker.stats().connections).toBe(2); // Ann's and one of Bob's: no orphaned line
+  });
 });
