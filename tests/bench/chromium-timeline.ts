@@ -109,9 +109,10 @@ function span(from: number | undefined | null, to: number | undefined | null): n
 export function joinPhases(click: number, rostered: number, joiner: Marks, holder: Marks): JoinPhases {
   const offerSent = joiner['ws>send'];
   const welcome = joiner['dc<control'];
-  // The engine's first step of this join: its peer connection, its broker socket, or (with a
-  // standby socket, connected before the click and so with no marks here) its watch.
-  const firstStep = Math.min(...['pc:new', 'ws:new', 'ws>watch'].map((k) => joiner[k] ?? Number.POSITIVE_INFINITY));
+  // The engine's first step of this join after the click: its peer connection, its broker
+  // socket, or its watch (a standby socket and a spare offer were made before the click).
+  const after = (k: string) => (joiner[k] !== undefined && joiner[k]! >= click ? joiner[k]! : Number.POSITIVE_INFINITY);
+  const firstStep = Math.min(...['pc:new', 'ws:new', 'ws>watch'].map(after));
   const standby = joiner['ws:new'] === undefined;
   return {
     toEngineMs: span(click, Number.isFinite(firstStep) ? firstStep : null),
