@@ -55,7 +55,7 @@ const NAME_B = 'Ben Bench';
  * `call-state` pill (whose labels come from describePhase), and the word-bounded state reading
  * of `participantState`.
  */
-function observerScript(expectedOthers: number): string {
+export function observerScript(expectedOthers: number): string {
   const label = (phase: CallPhase) => JSON.stringify(describePhase({ phase, reason: null, broker: 'open', members: [] }).label);
   return `(() => {
     const L = { connecting: ${label('connecting')}, connected: ${label('connected')}, failed: ${label('failed')}, ended: ${label('ended')} };
@@ -104,7 +104,7 @@ function observerScript(expectedOthers: number): string {
   })()`;
 }
 
-interface PageTimes {
+export interface PageTimes {
   /** The popup's performance.timeOrigin: the other fields are relative to it. */
   origin: number;
   click: number | null;
@@ -114,14 +114,14 @@ interface PageTimes {
   failed: string | null;
 }
 
-async function preparePopup(profile: Profile, name: string, brokerUrl: string): Promise<Page> {
+export async function preparePopup(profile: Profile, name: string, brokerUrl: string): Promise<Page> {
   const page = await profile.openPopup();
   await setBrokerUrl(page, brokerUrl);
   await setName(page, name);
   return page;
 }
 
-async function leave(page: Page): Promise<void> {
+export async function leave(page: Page): Promise<void> {
   const leaveButton = page.getByRole('button', { name: 'Leave', exact: true });
   if (await leaveButton.isVisible().catch(() => false)) {
     await leaveButton.click({ timeout: 10_000 }).catch(() => undefined);
@@ -265,10 +265,10 @@ export async function runChromiumBench(opts: ChromiumBenchOptions, track: (p: Pr
 }
 
 /** The extension's recent console errors and exceptions in one profile (not harness warnings). */
-function consoleErrors(profile: Profile): string {
+export function consoleErrors(profile: Profile): string {
   return profile.console.format(['error', 'exception']).slice(-1500);
 }
 
-async function closeAll(profiles: Profile[]): Promise<void> {
+export async function closeAll(profiles: Profile[]): Promise<void> {
   await Promise.allSettled(profiles.map((p) => withTimeout(p.close(), 30_000, `closing profile ${p.label}`)));
 }

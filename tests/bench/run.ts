@@ -15,11 +15,13 @@
  *
  *   npm run bench -- [--rounds N] [--node-rounds N] [--chromium-rounds N] [--only node|chromium]
  *                    [--sizes 2,4,6] [--warmup N] [--timeout-ms MS] [--chromium-mode fresh|warm|both]
- *                    [--scale-sizes 2,4,6,8] [--scale-rounds N] [--out FILE]
+ *                    [--scale-sizes 2,4,6,8] [--scale-rounds N] [--chromium-scale-sizes 2,3,4]
+ *                    [--chromium-scale-rounds N] [--out FILE]
  *                    [--max-failures N] [--deadline-s S]
  * Environment equivalents: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_ONLY,
  * BENCH_SIZES, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_SCALE_SIZES,
- * BENCH_SCALE_ROUNDS, BENCH_OUT, BENCH_MAX_FAILURES, BENCH_DEADLINE_S.
+ * BENCH_SCALE_ROUNDS, BENCH_CHROMIUM_SCALE_SIZES, BENCH_CHROMIUM_SCALE_ROUNDS, BENCH_OUT, BENCH_MAX_FAILURES,
+ * BENCH_DEADLINE_S.
  *
  * A round whose call does not come up (join failed, or a step timed out) is a finding about the
  * engine, not a harness error: it is listed in the report, discarded and run again, up to
@@ -42,6 +44,7 @@ import { leaveLiveSessions, runNodeBench } from './node-peers';
 import { migrationTable, runMigrationBench } from './migration';
 import { bundleSizesSection, measureBundles } from './bundle-sizes';
 import { runScaleBench, scaleTable } from './scale';
+import { chromiumScaleTable, runChromiumScale } from './chromium-scale';
 import { BenchError, FailureBudget, type FailedRound, type JoinSample } from './sample';
 import { markdownTable, median, ms, percentile } from './stats';
 
@@ -56,6 +59,10 @@ interface Config {
   scaleSizes: number[];
   /** Scale rounds per size (0 skips the scale bench). */
   scaleRounds: number;
+  /** Chromium room sizes of the scale bench (browsers per room). */
+  chromiumScaleSizes: number[];
+  /** Chromium scale rounds per size (0 skips them). */
+  chromiumScaleRounds: number;
   warmup: number;
   timeoutMs: number;
   chromiumModes: Array<'fresh' | 'warm'>;
@@ -76,6 +83,10 @@ const USAGE = `usage: npm run bench -- [options]
   --scale-sizes 2,4,6,8
                        room sizes of the Node scale bench: join time and CPU per peer (default 2,4,6,8)
   --scale-rounds N     scale rounds per size (default 3; 0 skips)
+  --chromium-scale-sizes 2,3,4
+                       browsers per room in the Chromium scale bench (default 2,3,4)
+  --chromium-scale-rounds N
+                       Chromium scale rounds per size (default 3; 0 skips)
   --warmup N           untimed 2-peer Node rounds first (default 1)
   --timeout-ms MS      limit per join or settle step (default 30000)
   --chromium-mode M    fresh (new profiles every round), warm (one pair, after a warm-up call) or
@@ -84,7 +95,7 @@ const USAGE = `usage: npm run bench -- [options]
   --max-failures N     failed rounds tolerated, each reported and run again (default 5)
   --deadline-s S       give up (and clean up) after S seconds (default 600)
 Environment: BENCH_ROUNDS, BENCH_NODE_ROUNDS, BENCH_CHROMIUM_ROUNDS, BENCH_MIGRATION_ROUNDS, BENCH_ONLY, BENCH_SIZES,
-BENCH_SCALE_SIZES, BENCH_SCALE_ROUNDS, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT,
+BENCH_SCALE_SIZES, BENCH_SCALE_ROUNDS, BENCH_CHROMIUM_SCALE_SIZES, BENCH_CHROMIUM_SCALE_ROUNDS, BENCH_WARMUP, BENCH_TIMEOUT_MS, BENCH_CHROMIUM_MODE, BENCH_OUT,
 BENCH_MAX_FAILURES, BENCH_DEADLINE_S;
 BENCH_MARKS=1 prints every Chromium join's raw time line (ms after the click) to stderr.`;
 
@@ -107,6 +118,8 @@ function parseConfig(argv: string[]): Config {
       sizes: { type: 'string' },
       'scale-sizes': { type: 'string' },
       'scale-rounds': { type: 'string' },
+      'chromium-scale-sizes': { type: 'string' },
+      'chromium-scale-rounds': { type: 'string' },
       warmup: { type: 'string' },
       'timeout-ms': { type: 'string' },
       'chromium-mode': { type: 'string' },
@@ -132,6 +145,8 @@ function parseConfig(argv: string[]): Config {
   const sizes = sizesRaw.split(',').map((s) => positiveInt('--sizes entry', s.trim(), 0, 2));
   const scaleSizesRaw = values['scale-sizes'] ?? env.BENCH_SCALE_SIZES ?? '2,4,6,8';
   const scaleSizes = scaleSizesRaw.split(',').map((s) => positiveInt('--scale-sizes entry', s.trim(), 0, 2));
+  const chromiumScaleRaw = values['chromium-scale-sizes'] ?? env.BENCH_CHROMIUM_SCALE_SIZES ?? '2,3,4';
+  const chromiumScaleSizes = chromiumScaleRaw.split(',').map((s) => positiveInt('--chromium-scale-sizes entry', s.trim(), 0, 2));
   const out = values.out ?? env.BENCH_OUT ?? 'bench-results.md';
   const mode = values['chromium-mode'] ?? env.BENCH_CHROMIUM_MODE ?? 'both';
   if (mode !== 'fresh' && mode !== 'warm' && mode !== 'both') {
@@ -151,6 +166,8 @@ function parseConfig(argv: string[]): Config {
     scaleSizes,
     // Not tied to --rounds: each scale round holds a 5 s idle window, so 3 per size is the budget.
     scaleRounds: positiveInt('--scale-rounds', values['scale-rounds'] ?? env.BENCH_SCALE_ROUNDS, 3, 0),
+    chromiumScaleSizes,
+    chromiumScaleRounds: positiveInt('--chromium-scale-rounds', values['chromium-scale-rounds'] ?? env.BENCH_CHROMIUM_SCALE_ROUNDS, 3, 0),
     warmup: positiveInt('--warmup', values.warmup ?? env.BENCH_WARMUP, 1, 0),
     timeoutMs: positiveInt('--timeout-ms', values['timeout-ms'] ?? env.BENCH_TIMEOUT_MS, 30_000, 1000),
     chromiumModes: mode === 'both' ? ['fresh', 'warm'] : [mode],
@@ -418,6 +435,7 @@ async function main(cfg: Config): Promise<void> {
   let chromiumVersion = 'not run';
   let migration: Awaited<ReturnType<typeof runMigrationBench>> | null = null;
   let scale: Awaited<ReturnType<typeof runScaleBench>> | null = null;
+  let chromiumScale: Awaited<ReturnType<typeof runChromiumScale>> | null = null;
 
   if (runNode) {
     samples.push(
@@ -479,6 +497,12 @@ async function main(cfg: Config): Promise<void> {
     } finally {
       await baselines?.close();
     }
+    if (cfg.chromiumScaleRounds > 0) {
+      chromiumScale = await runChromiumScale(
+        { brokerUrl: broker.url, sizes: cfg.chromiumScaleSizes, rounds: cfg.chromiumScaleRounds, timeoutMs: cfg.timeoutMs, progress, failures },
+        (p) => liveProfiles.add(p),
+      );
+    }
     if (baselineResult) sideBySide = sideBySideTable(baselineResult, samples.filter((x) => x.scenario === chromiumScenario('warm')));
     notes.push(
       'Chromium: timed inside the joiner\'s popup (performance.now() from the "Join" click event to the DOM showing the state), so it includes popup → background/offscreen document → popup messaging and rendering. The invite link is pasted before the clock starts.',
@@ -513,6 +537,7 @@ async function main(cfg: Config): Promise<void> {
     report(header, samples, scenarios, notes, failures.failures) + sideBySide + phaseTable(samples, scenarios),
     ...(migration ? [migrationTable(migration, 4)] : []),
     ...(scale ? [scaleTable(scale)] : []),
+    ...(chromiumScale ? [chromiumScaleTable(chromiumScale, cpus().length)] : []),
     ...(bundles ? [bundles] : []),
   ].join('\n');
   console.log(text);
