@@ -29,7 +29,7 @@ import {
   type ControlMessage,
   type SignalMessage,
 } from './wire';
-import { createLinkChannels, type PreparedPeer } from './prepared-dial';
+import { closeLinkConnection, createLinkChannels, type PreparedPeer } from './prepared-dial';
 
 export const PING_INTERVAL_MS = 2_000;
 export const SILENCE_LIMIT_MS = 8_000;
@@ -229,24 +229,7 @@ export class PeerLink {
       this.opts.clock.clearTimeout(t);
       this.opts.clock.clearInterval(t);
     }
-    for (const ch of [this.control, this.content]) {
-      if (!ch) continue;
-      ch.onopen = ch.onclose = ch.onerror = ch.onmessage = null;
-      try {
-        ch.close();
-      } catch {
-        /* already closed */
-      }
-    }
-    this.pc.onicecandidate = null;
-    this.pc.onnegotiationneeded = null;
-    this.pc.onconnectionstatechange = null;
-    this.pc.ontrack = null;
-    try {
-      this.pc.close();
-    } catch {
-      /* already closed */
-    }
+    closeLinkConnection(this.pc, [this.control, this.content]);
     this.opts.events.onClose(reason);
   }
 

@@ -46,7 +46,7 @@ export class PreparedDial {
     const candidates: Array<IceCandidateLike | null> = [];
     pc.onicecandidate = ({ candidate }) => void candidates.push(candidate ?? null);
     // Not on negotiationneeded: that event comes a task or more later, and the offer is all
-    // the negotiation the channels need (the media lanes follow once the link is up).
+    // the negotiation the channels need (the media lanes follow after admission).
     const offer = pc.setLocalDescription();
     offer.catch((err: unknown) => this.log.warn('prepared offer failed', { error: String(err) }));
     this.peer = { pc, control, content, offer, candidates };
@@ -73,14 +73,14 @@ export class PreparedDial {
   }
 }
 
+/** A spare older than this is made again (the popup's form sends a warm-up every 10 s). */
+export const SPARE_DIAL_MAX_AGE_MS = 20_000;
+
 /**
  * A prepared dial kept while the join form is on screen (the popup's warm-up), so even the
  * offer is ready before "Join" is clicked. Closed when unused for `idleMs`; remade once older
  * than `maxAgeMs`, so a form left open across a network change does not offer stale addresses.
  */
-/** A spare older than this is made again (the popup's form sends a warm-up every 10 s). */
-export const SPARE_DIAL_MAX_AGE_MS = 20_000;
-
 export class SpareDial {
   private dial: PreparedDial | null = null;
   private madeAt = 0;
@@ -95,7 +95,7 @@ export class SpareDial {
 
   /** Makes one unless a fresh one is kept; restarts the idle timer. */
   keep(): void {
-    if (this.dial && this.clock.now() - this.madeAt >= this.maxAgeMs) this.discard();
+    if (this.dial && this.tooOld()) this.discard();
     if (!this.dial) {
       this.dial = this.make();
       this.madeAt = this.clock.now();
@@ -106,12 +106,17 @@ export class SpareDial {
 
   /** The kept dial, once (the mesh's TTL then applies); null if none, or too old (then closed). */
   take(): PreparedDial | null {
+    const tooOld = this.tooOld();
     const dial = this.release();
-    if (dial && this.clock.now() - this.madeAt >= this.maxAgeMs) {
+    if (dial && tooOld) {
       dial.discard();
       return null;
     }
     return dial;
+  }
+
+  private tooOld(): boolean {
+    return this.clock.now() - this.madeAt >= this.maxAgeMs;
   }
 
   discard(): void {
@@ -128,16 +133,29 @@ export class SpareDial {
 }
 
 function closePeer(peer: PreparedPeer): void {
-  peer.pc.onicecandidate = null;
-  for (const ch of [peer.control, peer.content]) {
+  closeLinkConnection(peer.pc, [peer.control, peer.content]);
+}
+
+/**
+ * Closes a link's peer connection and its channels, with every handler detached first so
+ * nothing they fire afterwards reaches a link that is gone. Safe on what is closed already.
+ */
+export function closeLinkConnection(pc: RtcPeerLike, channels: ReadonlyArray<DataChannelLike | null | undefined>): void {
+  for (const ch of channels) {
+    if (!ch) continue;
+    ch.onopen = ch.onclose = ch.onerror = ch.onmessage = null;
     try {
       ch.close();
     } catch {
       /* already closed */
     }
   }
+  pc.onicecandidate = null;
+  pc.onnegotiationneeded = null;
+  pc.onconnectionstatechange = null;
+  pc.ontrack = null;
   try {
-    peer.pc.close();
+    pc.close();
   } catch {
     /* already closed */
   }
