@@ -3,33 +3,13 @@
  * handshaken fingerprint is known, and a link whose fingerprint never becomes readable closes.
  */
 import { describe, expect, it } from 'vitest';
+import { FakeChannel } from './fake-channel';
 import { PeerLink, type LinkCloseReason } from '../../src/engine/peer-link';
 import type { DataChannelLike, PeerFactory, RtcPeerLike, TransceiverLike } from '../../src/engine/platform';
 import { systemClock } from '../../src/engine/platform';
 import type { ControlMessage } from '../../src/engine/wire';
 
 const FP = Array(32).fill('ab').join(':');
-
-class FakeChannel implements DataChannelLike {
-  readyState: DataChannelLike['readyState'] = 'connecting';
-  bufferedAmount = 0;
-  sent: string[] = [];
-  onopen: (() => void) | null = null;
-  onclose: (() => void) | null = null;
-  onerror: ((err: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  constructor(readonly label: string) {}
-  send(data: string): void {
-    this.sent.push(data);
-  }
-  close(): void {
-    this.readyState = 'closed';
-  }
-  open(): void {
-    this.readyState = 'open';
-    this.onopen?.();
-  }
-}
 
 class FakePeer implements RtcPeerLike {
   signalingState = 'stable' as const;

@@ -4,6 +4,7 @@
  * the offer, fail closed when its offer could not be made, and never outlive the mesh or its TTL.
  */
 import { describe, expect, it } from 'vitest';
+import { FakeChannel } from './fake-channel';
 import { ManualClock } from './manual-clock';
 import { Mesh } from '../../src/engine/mesh';
 import { PeerLink, type LinkCloseReason, type SignalBody } from '../../src/engine/peer-link';
@@ -20,20 +21,6 @@ import type {
 
 const FP = Array(32).fill('ab').join(':');
 const quiet = { info: () => undefined, warn: () => undefined };
-
-class FakeChannel implements DataChannelLike {
-  readyState: DataChannelLike['readyState'] = 'connecting';
-  bufferedAmount = 0;
-  onopen: (() => void) | null = null;
-  onclose: (() => void) | null = null;
-  onerror: ((err: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  constructor(readonly label: string) {}
-  send(): void {}
-  close(): void {
-    this.readyState = 'closed';
-  }
-}
 
 /** A peer connection whose local offer settles when the test says so. */
 class ScriptedPeer implements RtcPeerLike {
