@@ -16,7 +16,7 @@ import { joinCall, participantSummaries, readParticipant, setBrokerUrl, setName,
 import type { CallPhase } from '../../src/engine/session-api';
 import { describePhase } from '../../src/extension/format';
 import { joinPhases, readTimeline, resetTimeline } from './chromium-timeline';
-import { BenchError, JoinFailure, type FailureBudget, type JoinSample } from './sample';
+import { BenchError, JoinFailure, runRounds, type FailureBudget, type JoinSample } from './sample';
 
 export interface ChromiumBenchOptions {
   brokerUrl: string;
@@ -225,7 +225,6 @@ export async function runChromiumBench(opts: ChromiumBenchOptions, track: (p: Pr
     if (version === 'unknown') version = await browserVersion(profiles[0]!).catch(() => 'unknown');
     return profiles;
   };
-  let attempt = 0;
   try {
     if (opts.mode === 'warm') {
       kept = await launch();
@@ -238,8 +237,7 @@ export async function runChromiumBench(opts: ChromiumBenchOptions, track: (p: Pr
         },
       );
     }
-    for (let round = 1; round <= opts.rounds; ) {
-      attempt++;
+    await runRounds(scenario, `chromium (${opts.mode})`, opts.rounds, opts, async (round) => {
       const profiles: Profile[] = kept ?? (await launch());
       const [a, b] = profiles as [Profile, Profile];
       try {
@@ -249,15 +247,10 @@ export async function runChromiumBench(opts: ChromiumBenchOptions, track: (p: Pr
           `chromium (${opts.mode}): round ${round}: rostered ${sample.rosteredMs.toFixed(0)} ms, all links open ${sample.allLinksOpenMs.toFixed(0)} ms`,
         );
         if (opts.afterRound) opts.progress(`  same round, side by side: ${await opts.afterRound(round)}`);
-        round++;
-      } catch (err) {
-        if (!(err instanceof JoinFailure)) throw err;
-        opts.progress(`chromium (${opts.mode}): attempt ${attempt} FAILED (round discarded, run again): ${err.message}`);
-        opts.failures.record({ scenario, attempt, reason: err.message });
       } finally {
         if (!kept) await closeAll(profiles);
       }
-    }
+    });
   } finally {
     if (kept) await closeAll(kept);
   }

@@ -17,7 +17,7 @@ import type { Page } from 'playwright-core';
 import { launchProfiles, type Profile } from '../../scripts/lib/browser';
 import { joinCall, participantSummaries, startCall } from '../../scripts/lib/popup';
 import { closeAll, consoleErrors, leave, observerScript, preparePopup, type PageTimes } from './chromium-peers';
-import { JoinFailure, type FailureBudget } from './sample';
+import { JoinFailure, runRounds, type FailureBudget } from './sample';
 import { markdownTable, median, ms, percentile } from './stats';
 
 export interface ChromiumScaleOptions {
@@ -164,23 +164,14 @@ export async function runChromiumScale(opts: ChromiumScaleOptions, track: (p: Pr
         if (!(err instanceof JoinFailure)) throw err;
         opts.progress(`chromium scale: ${size} browsers, warm-up room failed (ignored): ${err.message}`);
       });
-      let attempt = 0;
-      for (let round = 1; round <= opts.rounds; ) {
-        attempt++;
-        try {
-          const r = await scaleRound(profiles, round, opts);
-          results.push(r);
-          opts.progress(
-            `chromium scale: ${size} browsers, round ${round}: joins ${r.joinMs.map((x) => x.toFixed(0)).join(', ')} ms; ` +
-              `CPU/browser ${ms(r.buildCpuMsPerPeer)} ms build, ${ms(r.idleCpuMsPerSecPerPeer)} ms/s idle`,
-          );
-          round++;
-        } catch (err) {
-          if (!(err instanceof JoinFailure)) throw err;
-          opts.progress(`chromium scale: ${scenario}, attempt ${attempt} FAILED (round discarded, run again): ${err.message}`);
-          opts.failures.record({ scenario, attempt, reason: err.message });
-        }
-      }
+      await runRounds(scenario, `chromium scale: ${scenario}`, opts.rounds, opts, async (round) => {
+        const r = await scaleRound(profiles, round, opts);
+        results.push(r);
+        opts.progress(
+          `chromium scale: ${size} browsers, round ${round}: joins ${r.joinMs.map((x) => x.toFixed(0)).join(', ')} ms; ` +
+            `CPU/browser ${ms(r.buildCpuMsPerPeer)} ms build, ${ms(r.idleCpuMsPerSecPerPeer)} ms/s idle`,
+        );
+      });
     } finally {
       await closeAll(profiles);
     }

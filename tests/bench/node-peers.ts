@@ -16,7 +16,7 @@ import type { PeerFactory, Platform, RtcPeerLike } from '../../src/engine/platfo
 import { Session } from '../../src/engine/session';
 import type { SessionView } from '../../src/engine/session-api';
 import { leaveAll, meshReady, quietLog, waitFor, type TestPeer } from '../integration/sessions';
-import { JoinFailure, type FailureBudget, type JoinSample } from './sample';
+import { JoinFailure, runRounds, type FailureBudget, type JoinSample } from './sample';
 
 export interface NodeBenchOptions {
   brokerUrl: string;
@@ -255,18 +255,9 @@ export async function runNodeBench(opts: NodeBenchOptions): Promise<JoinSample[]
   for (const size of opts.sizes) {
     const scenario = `Node, ${size} peers`;
     const started = performance.now();
-    let attempt = 0;
-    for (let round = 1; round <= opts.rounds; ) {
-      attempt++;
-      try {
-        samples.push(...(await runRoom(scenario, round, identities, size, opts)));
-        round++;
-      } catch (err) {
-        if (!(err instanceof JoinFailure)) throw err;
-        opts.progress(`node: ${scenario}, attempt ${attempt} FAILED (round discarded, run again): ${err.message}`);
-        opts.failures.record({ scenario, attempt, reason: err.message });
-      }
-    }
+    const attempt = await runRounds(scenario, `node: ${scenario}`, opts.rounds, opts, async (round) => {
+      samples.push(...(await runRoom(scenario, round, identities, size, opts)));
+    });
     opts.progress(`node: ${scenario}: ${opts.rounds} rounds (${attempt} attempts) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
   return samples;

@@ -64,3 +64,31 @@ export class FailureBudget {
     }
   }
 }
+
+/**
+ * Runs rounds 1..`rounds` of `scenario`. A round that throws a JoinFailure (the call did not
+ * come up: a finding about the engine, not a harness error) is reported as `label`'s, recorded
+ * against the budget and run again under the same number; any other error ends the bench.
+ * Returns how many attempts the rounds took.
+ */
+export async function runRounds(
+  scenario: string,
+  label: string,
+  rounds: number,
+  opts: { failures: FailureBudget; progress: (line: string) => void },
+  run: (round: number) => Promise<void>,
+): Promise<number> {
+  let attempt = 0;
+  for (let round = 1; round <= rounds; ) {
+    attempt++;
+    try {
+      await run(round);
+      round++;
+    } catch (err) {
+      if (!(err instanceof JoinFailure)) throw err;
+      opts.progress(`${label}: attempt ${attempt} FAILED (round discarded, run again): ${err.message}`);
+      opts.failures.record({ scenario, attempt, reason: err.message });
+    }
+  }
+  return attempt;
+}

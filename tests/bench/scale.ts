@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { generateIdentity, type NodeIdentity } from '../../src/agent/node/identity';
 import { meshReady } from '../integration/sessions';
 import { runRoom, type RoomOptions } from './node-peers';
-import { JoinFailure, type FailureBudget } from './sample';
+import { JoinFailure, runRounds, type FailureBudget } from './sample';
 import { markdownTable, median, ms, percentile } from './stats';
 
 export interface ScaleOptions extends RoomOptions {
@@ -94,23 +94,14 @@ export async function runScaleBench(opts: ScaleOptions): Promise<ScaleRound[]> {
   const results: ScaleRound[] = [];
   for (const size of opts.sizes) {
     const scenario = scaleScenario(size);
-    let attempt = 0;
-    for (let round = 1; round <= opts.rounds; ) {
-      attempt++;
-      try {
-        const r = await scaleRound(size, round, identities, opts);
-        results.push(r);
-        opts.progress(
-          `scale: ${size} peers, round ${round}: join→all open median ${ms(median(r.allLinksOpenMs))} ms; ` +
-            `CPU/peer ${ms(r.buildCpuMsPerPeer)} ms build, ${ms(r.idleCpuMsPerSecPerPeer)} ms/s idle`,
-        );
-        round++;
-      } catch (err) {
-        if (!(err instanceof JoinFailure)) throw err;
-        opts.progress(`scale: ${scenario}, attempt ${attempt} FAILED (round discarded, run again): ${err.message}`);
-        opts.failures.record({ scenario, attempt, reason: err.message });
-      }
-    }
+    await runRounds(scenario, `scale: ${scenario}`, opts.rounds, opts, async (round) => {
+      const r = await scaleRound(size, round, identities, opts);
+      results.push(r);
+      opts.progress(
+        `scale: ${size} peers, round ${round}: join→all open median ${ms(median(r.allLinksOpenMs))} ms; ` +
+          `CPU/peer ${ms(r.buildCpuMsPerPeer)} ms build, ${ms(r.idleCpuMsPerSecPerPeer)} ms/s idle`,
+      );
+    });
   }
   return results;
 }
